@@ -1,0 +1,222 @@
+"""The one error taxonomy: every way a blob can fail, with a stable code, a stage and a kind.
+
+A code is a contract with users: it appears in dead-letter payloads, logs and the README's
+troubleshooting table, and people filter and alert on it.  Codes are never renamed.
+
+*Permanent* failures are dead-lettered at once (retrying cannot help until someone fixes the
+cause).  *Transient* failures leave the blob where it is, so the host (or ``drain``) tries again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Stage(StrEnum):
+    """Where in the pipeline a failure happened (the ``stage`` field of a payload)."""
+
+    PATH = "path"
+    READ = "read"
+    IMAGE = "image"
+    AUTH = "auth"
+    UPLOAD = "upload"
+    STORAGE = "storage"
+
+
+class Kind(StrEnum):
+    PERMANENT = "permanent"
+    TRANSIENT = "transient"
+
+
+class ErrorCode(StrEnum):
+    """Stable error codes.  Where the iTwin API has a code for the case, we use the API's spelling."""
+
+    # path
+    INVALID_BLOB_PATH = "InvalidBlobPath"
+    INVALID_IMODEL_ID = "InvalidImodelId"
+    # read
+    BLOB_TOO_LARGE = "BlobTooLarge"
+    EMPTY_BLOB = "EmptyBlob"
+    BLOB_NOT_COMMITTED = "BlobNotCommitted"
+    # image
+    UNSUPPORTED_IMAGE_FORMAT = "UnsupportedImageFormat"
+    IMAGE_TOO_MANY_PIXELS = "ImageTooManyPixels"
+    CORRUPT_IMAGE = "CorruptImage"
+    THUMBNAIL_TOO_LARGE = "ThumbnailTooLarge"
+    # auth
+    TOKEN_REQUEST_REJECTED = "TokenRequestRejected"
+    TOKEN_SERVICE_UNAVAILABLE = "TokenServiceUnavailable"
+    UNAUTHORIZED = "Unauthorized"
+    # upload (API codes as the contract spells them)
+    INSUFFICIENT_PERMISSIONS = "InsufficientPermissions"
+    IMODEL_NOT_FOUND = "iModelNotFound"
+    IMODEL_NOT_INITIALIZED = "iModelNotInitialized"
+    REQUEST_TOO_LARGE = "RequestTooLarge"
+    INVALID_IMODELS_REQUEST = "InvalidiModelsRequest"
+    TOO_MANY_REQUESTS = "TooManyRequests"
+    API_SERVER_ERROR = "ApiServerError"
+    API_UNREACHABLE = "ApiUnreachable"
+    UNEXPECTED_API_RESPONSE = "UnexpectedApiResponse"
+    # storage
+    STORAGE_UNAVAILABLE = "StorageUnavailable"
+    # any stage: the host's retries are used up
+    RETRIES_EXHAUSTED = "RetriesExhausted"
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    stage: Stage
+    kind: Kind
+    hint: str
+
+
+_P, _T = Kind.PERMANENT, Kind.TRANSIENT
+
+CODES: dict[ErrorCode, CodeInfo] = {
+    ErrorCode.INVALID_BLOB_PATH: CodeInfo(
+        Stage.PATH, _P, "Drop images as {container}/{imodelId}/{file name}: one folder, named by the iModel id."
+    ),
+    ErrorCode.INVALID_IMODEL_ID: CodeInfo(
+        Stage.PATH, _P, "The folder name must be the iModel id, a GUID such as 5e19bee0-3aea-4355-a9f0-c6df9989ee7d."
+    ),
+    ErrorCode.BLOB_TOO_LARGE: CodeInfo(
+        Stage.READ, _P, "The file is larger than MAX_BLOB_BYTES; render a smaller frame or raise the setting."
+    ),
+    ErrorCode.EMPTY_BLOB: CodeInfo(Stage.READ, _P, "The file has zero bytes; check the renderer's output step."),
+    ErrorCode.BLOB_NOT_COMMITTED: CodeInfo(
+        Stage.READ, _T, "The upload is not committed yet; it is processed once the writer commits it."
+    ),
+    ErrorCode.UNSUPPORTED_IMAGE_FORMAT: CodeInfo(
+        Stage.IMAGE, _P, "Drop PNG, JPEG, WebP, GIF or BMP (TIFF only with ALLOW_TIFF=true)."
+    ),
+    ErrorCode.IMAGE_TOO_MANY_PIXELS: CodeInfo(
+        Stage.IMAGE, _P, "The image has more pixels than MAX_IMAGE_PIXELS; render smaller or raise the setting."
+    ),
+    ErrorCode.CORRUPT_IMAGE: CodeInfo(
+        Stage.IMAGE, _P, "The file could not be decoded (truncated or damaged); re-render and drop it again."
+    ),
+    ErrorCode.THUMBNAIL_TOO_LARGE: CodeInfo(
+        Stage.IMAGE, _P, "No thumbnail under the API's 5,242,880-byte limit could be made; lower the box size."
+    ),
+    ErrorCode.TOKEN_REQUEST_REJECTED: CodeInfo(
+        Stage.AUTH, _P, "IMS refused the client credentials: check ITWIN_CLIENT_ID, ITWIN_CLIENT_SECRET, ITWIN_SCOPE."
+    ),
+    ErrorCode.TOKEN_SERVICE_UNAVAILABLE: CodeInfo(
+        Stage.AUTH, _T, "The token endpoint did not answer; retried automatically."
+    ),
+    ErrorCode.UNAUTHORIZED: CodeInfo(
+        Stage.AUTH, _P, "The API refused a fresh token: check the client's scopes (itwin-platform) and ITWIN_TOKEN_URL."
+    ),
+    ErrorCode.INSUFFICIENT_PERMISSIONS: CodeInfo(
+        Stage.UPLOAD,
+        _P,
+        "Add {client id}@apps.imsoidc.bentley.com to the iTwin with a role that has imodels_manage, then redrive.",
+    ),
+    ErrorCode.IMODEL_NOT_FOUND: CodeInfo(
+        Stage.UPLOAD, _P, "No iModel has this id, or the service client cannot see it; check the folder name."
+    ),
+    ErrorCode.IMODEL_NOT_INITIALIZED: CodeInfo(
+        Stage.UPLOAD, _T, "The iModel is still initializing; retried until NOT_INITIALIZED_WINDOW_MINUTES runs out."
+    ),
+    ErrorCode.REQUEST_TOO_LARGE: CodeInfo(
+        Stage.UPLOAD, _P, "The API refused the size of the thumbnail; lower THUMBNAIL_MAX_WIDTH / HEIGHT."
+    ),
+    ErrorCode.INVALID_IMODELS_REQUEST: CodeInfo(
+        Stage.UPLOAD, _P, "The API refused the request; the payload's api.body.error.details says which part."
+    ),
+    ErrorCode.TOO_MANY_REQUESTS: CodeInfo(
+        Stage.UPLOAD, _T, "Rate limited by the iTwin Platform; retried after retry-after. Lower concurrency if frequent."
+    ),
+    ErrorCode.API_SERVER_ERROR: CodeInfo(Stage.UPLOAD, _T, "The iTwin API failed (5xx); retried automatically."),
+    ErrorCode.API_UNREACHABLE: CodeInfo(
+        Stage.UPLOAD, _T, "The iTwin API could not be reached (connection error or timeout); retried automatically."
+    ),
+    ErrorCode.UNEXPECTED_API_RESPONSE: CodeInfo(
+        Stage.UPLOAD, _P, "The API answered with a status the contract does not list; see api.status and api.body."
+    ),
+    ErrorCode.STORAGE_UNAVAILABLE: CodeInfo(
+        Stage.STORAGE, _T, "Blob storage failed or could not be reached; retried automatically."
+    ),
+    ErrorCode.RETRIES_EXHAUSTED: CodeInfo(
+        Stage.UPLOAD, _P, "Every delivery attempt failed transiently; lastError says why. Fix it, then redrive."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ApiFailure:
+    """What the iTwin API (or IMS) said, kept verbatim for the payload and for support."""
+
+    status: int
+    body: Any
+    correlation_id: str | None = None
+    retry_after: float | None = None
+
+
+class ThumbnailError(Exception):
+    """A failure with a code from the taxonomy.
+
+    ``transient`` defaults from the code, and may be overridden: a 409 ``iModelNotInitialized`` is
+    transient until its window runs out, and permanent after.
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        stage: Stage | None = None,
+        details: dict[str, Any] | None = None,
+        api: ApiFailure | None = None,
+        transient: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        info = CODES[code]
+        self.code = code
+        self.message = message
+        self.stage = stage or info.stage
+        self.details: dict[str, Any] = dict(details or {})
+        self.api = api
+        self.transient = info.kind is Kind.TRANSIENT if transient is None else transient
+
+    @property
+    def kind(self) -> Kind:
+        return Kind.TRANSIENT if self.transient else Kind.PERMANENT
+
+    @property
+    def hint(self) -> str:
+        return CODES[self.code].hint
+
+    def as_permanent(self) -> ThumbnailError:
+        """The same failure, now final (a retry window ran out)."""
+        return ThumbnailError(
+            self.code, self.message, stage=self.stage, details=self.details, api=self.api, transient=False
+        )
+
+    def __repr__(self) -> str:
+        return f"ThumbnailError({self.code.value!r}, {self.message!r}, stage={self.stage.value!r}, kind={self.kind.value!r})"
+
+
+@dataclass
+class ErrorSummary:
+    """A JSON-friendly view of a ThumbnailError (for payloads, logs and the CLI)."""
+
+    code: str
+    message: str
+    stage: str
+    kind: str
+    hint: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, error: ThumbnailError) -> ErrorSummary:
+        return cls(
+            code=error.code.value,
+            message=error.message,
+            stage=error.stage.value,
+            kind=error.kind.value,
+            hint=error.hint,
+            details=error.details,
+        )

@@ -1,0 +1,283 @@
+"""The one place that reads app settings.
+
+Everything the app can be told comes from the environment (Azure app settings, or
+``local.settings.json`` under Core Tools, or the CLI's own defaults for the local stand-in).  It is
+read once, validated at start-up, and handed to the code as frozen dataclasses, so a typo in a
+setting fails the first invocation with a message naming it instead of dead-lettering every blob.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+#: Every setting name the code reads, with its default (``None``: required, or optional with no
+#: default).  ``infra/`` must set or deliberately default each one; a test keeps them in step.
+DEFAULTS: dict[str, str | None] = {
+    "THUMBNAILS_STORAGE": None,
+    "THUMBNAILS_CONTAINER": "thumbnails",
+    "PROCESSED_CONTAINER": "thumbnails-processed",
+    "DEADLETTER_CONTAINER": "thumbnails-deadletter",
+    "ITWIN_API_URL": "https://api.bentley.com",
+    "ITWIN_TOKEN_URL": "https://ims.bentley.com/connect/token",
+    "ITWIN_CLIENT_ID": None,
+    "ITWIN_CLIENT_SECRET": None,
+    "ITWIN_SCOPE": "itwin-platform",
+    "THUMBNAIL_MAX_WIDTH": "800",
+    "THUMBNAIL_MAX_HEIGHT": "500",
+    "MAX_BLOB_BYTES": str(256 * 1024 * 1024),
+    "MAX_IMAGE_PIXELS": "140000000",
+    "ALLOW_TIFF": "false",
+    "IMAGE_MEMORY_BUDGET_MB": "1024",
+    "RETRY_BUDGET_SECONDS": "300",
+    "RETRY_AFTER_CAP_SECONDS": "60",
+    "NOT_INITIALIZED_WINDOW_MINUTES": "15",
+    "MAX_DELIVERY_ATTEMPTS": "5",
+    "HTTP_CONNECT_TIMEOUT_SECONDS": "5",
+    "HTTP_READ_TIMEOUT_SECONDS": "30",
+}
+
+#: The suffixes of an identity-based connection, as Azure Functions defines them
+#: (``{CONNECTION}__blobServiceUri`` and so on).
+IDENTITY_SUFFIXES = ("blobServiceUri", "queueServiceUri", "credential", "clientId")
+
+STORAGE_SETTING = "THUMBNAILS_STORAGE"
+
+#: The API's own limit on a thumbnail (the contract's 413 message): not a setting.
+API_MAX_THUMBNAIL_BYTES = 5_242_880
+
+_CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+class SettingsError(ValueError):
+    """A missing or malformed setting.  ``name`` is the setting to fix."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"setting {name}: {problem}")
+        self.name = name
+        self.problem = problem
+
+
+class Secret(str):
+    """A string that never shows itself in a repr, a log record or a traceback's locals."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def reveal(self) -> str:
+        return str.__str__(self)
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __format__(self, format_spec: str) -> str:
+        return "***"
+
+
+@dataclass(frozen=True)
+class StorageConnection:
+    """Either a connection string (Azurite, or a key-based account) or identity-based settings."""
+
+    connection_string: Secret | None = None
+    blob_service_uri: str | None = None
+    queue_service_uri: str | None = None
+    credential: str | None = None
+    client_id: str | None = None
+
+    @property
+    def uses_identity(self) -> bool:
+        return self.connection_string is None
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """What the image stage accepts and produces."""
+
+    max_width: int = 800
+    max_height: int = 500
+    max_output_bytes: int = API_MAX_THUMBNAIL_BYTES
+    max_input_bytes: int = 256 * 1024 * 1024
+    max_pixels: int = 140_000_000
+    allow_tiff: bool = False
+    memory_budget_bytes: int = 1024 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """Bounds on how long one invocation, and one blob across invocations, may keep trying."""
+
+    budget_seconds: float = 300.0
+    retry_after_cap_seconds: float = 60.0
+    not_initialized_window_seconds: float = 15 * 60.0
+    max_delivery_attempts: int = 5
+
+
+@dataclass(frozen=True)
+class ItwinSettings:
+    api_url: str
+    token_url: str
+    client_id: str
+    client_secret: Secret
+    scope: str
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: StorageConnection
+    incoming_container: str
+    processed_container: str
+    deadletter_container: str
+    itwin: ItwinSettings
+    image: ImageLimits = field(default_factory=ImageLimits)
+    retry: RetrySettings = field(default_factory=RetrySettings)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raise SettingsError naming the first bad one."""
+    source = os.environ if env is None else env
+    reader = _Reader(source)
+    settings = Settings(
+        storage=_storage(source),
+        incoming_container=reader.container("THUMBNAILS_CONTAINER"),
+        processed_container=reader.container("PROCESSED_CONTAINER"),
+        deadletter_container=reader.container("DEADLETTER_CONTAINER"),
+        itwin=ItwinSettings(
+            api_url=reader.url("ITWIN_API_URL").rstrip("/"),
+            token_url=reader.url("ITWIN_TOKEN_URL"),
+            client_id=reader.required("ITWIN_CLIENT_ID"),
+            client_secret=Secret(reader.required("ITWIN_CLIENT_SECRET")),
+            scope=reader.required("ITWIN_SCOPE"),
+            connect_timeout=reader.number("HTTP_CONNECT_TIMEOUT_SECONDS"),
+            read_timeout=reader.number("HTTP_READ_TIMEOUT_SECONDS"),
+        ),
+        image=ImageLimits(
+            max_width=reader.integer("THUMBNAIL_MAX_WIDTH", minimum=16, maximum=4096),
+            max_height=reader.integer("THUMBNAIL_MAX_HEIGHT", minimum=16, maximum=4096),
+            max_input_bytes=reader.integer("MAX_BLOB_BYTES", minimum=1),
+            max_pixels=reader.integer("MAX_IMAGE_PIXELS", minimum=1),
+            allow_tiff=reader.boolean("ALLOW_TIFF"),
+            memory_budget_bytes=reader.integer("IMAGE_MEMORY_BUDGET_MB", minimum=64) * 1024 * 1024,
+        ),
+        retry=RetrySettings(
+            budget_seconds=reader.number("RETRY_BUDGET_SECONDS"),
+            retry_after_cap_seconds=reader.number("RETRY_AFTER_CAP_SECONDS"),
+            not_initialized_window_seconds=reader.number("NOT_INITIALIZED_WINDOW_MINUTES") * 60.0,
+            max_delivery_attempts=reader.integer("MAX_DELIVERY_ATTEMPTS", minimum=1, maximum=100),
+        ),
+    )
+    names = {settings.incoming_container, settings.processed_container, settings.deadletter_container}
+    if len(names) != 3:
+        raise SettingsError(
+            "PROCESSED_CONTAINER", "THUMBNAILS_CONTAINER, PROCESSED_CONTAINER and DEADLETTER_CONTAINER must differ"
+        )
+    return settings
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def raw(self, name: str) -> str | None:
+        value = self._env.get(name)
+        if value is None or value.strip() == "":
+            value = DEFAULTS[name]
+        return None if value is None else value.strip()
+
+    def required(self, name: str) -> str:
+        value = self.raw(name)
+        if value is None:
+            raise SettingsError(name, "is required but not set")
+        return value
+
+    def integer(self, name: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+        value = self.required(name)
+        try:
+            number = int(value.replace("_", ""))
+        except ValueError:
+            raise SettingsError(name, f"must be a whole number, got {value!r}") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            upper = "" if maximum is None else f" and at most {maximum}"
+            raise SettingsError(name, f"must be at least {minimum}{upper}, got {number}")
+        return number
+
+    def number(self, name: str) -> float:
+        value = self.required(name)
+        try:
+            number = float(value)
+        except ValueError:
+            raise SettingsError(name, f"must be a number, got {value!r}") from None
+        if not number > 0:
+            raise SettingsError(name, f"must be greater than 0, got {value!r}")
+        return number
+
+    def boolean(self, name: str) -> bool:
+        value = self.required(name).lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(name, f"must be true or false, got {value!r}")
+
+    def container(self, name: str) -> str:
+        value = self.required(name)
+        if not _CONTAINER_NAME.match(value):
+            raise SettingsError(
+                name, f"{value!r} is not a valid container name (3-63 lowercase letters, digits and single hyphens)"
+            )
+        return value
+
+    def url(self, name: str) -> str:
+        value = self.required(name)
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise SettingsError(name, f"must be an absolute https URL, got {value!r}")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise SettingsError(name, f"must use https (plain http is allowed only for loopback hosts), got {value!r}")
+        return value
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _storage(env: Mapping[str, str]) -> StorageConnection:
+    """Resolve ``THUMBNAILS_STORAGE`` the way the Functions host does: a connection string, or
+    ``THUMBNAILS_STORAGE__*`` identity-based settings."""
+    connection_string = (env.get(STORAGE_SETTING) or "").strip()
+    identity = {
+        suffix: (env.get(f"{STORAGE_SETTING}__{suffix}") or "").strip() or None for suffix in IDENTITY_SUFFIXES
+    }
+    if connection_string:
+        if "AccountName=" not in connection_string and "UseDevelopmentStorage=true" not in connection_string:
+            raise SettingsError(STORAGE_SETTING, "is not a storage connection string (no AccountName=)")
+        return StorageConnection(connection_string=Secret(connection_string))
+    blob_uri = identity["blobServiceUri"]
+    if blob_uri is None:
+        raise SettingsError(
+            STORAGE_SETTING,
+            f"is not set: give a connection string, or {STORAGE_SETTING}__blobServiceUri "
+            f"(with {STORAGE_SETTING}__queueServiceUri, __credential=managedidentity, __clientId) for a managed identity",
+        )
+    parts = urlsplit(blob_uri)
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):
+        raise SettingsError(f"{STORAGE_SETTING}__blobServiceUri", f"must be an https URL, got {blob_uri!r}")
+    credential = identity["credential"]
+    if credential is not None and credential.lower() != "managedidentity":
+        raise SettingsError(f"{STORAGE_SETTING}__credential", f"must be 'managedidentity', got {credential!r}")
+    return StorageConnection(
+        blob_service_uri=blob_uri,
+        queue_service_uri=identity["queueServiceUri"],
+        credential=credential,
+        client_id=identity["clientId"],
+    )

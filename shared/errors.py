@@ -46,8 +46,8 @@ class ErrorCode(StrEnum):
     CORRUPT_IMAGE = "CorruptImage"
     THUMBNAIL_TOO_LARGE = "ThumbnailTooLarge"
     # auth
-    TOKEN_REQUEST_REJECTED = "TokenRequestRejected"
-    TOKEN_SERVICE_UNAVAILABLE = "TokenServiceUnavailable"
+    TOKEN_REQUEST_REJECTED = "TokenRequestRejected"  # noqa: S105 - a code, not a password
+    TOKEN_SERVICE_UNAVAILABLE = "TokenServiceUnavailable"  # noqa: S105 - a code, not a password
     UNAUTHORIZED = "Unauthorized"
     # upload (API codes as the contract spells them)
     INSUFFICIENT_PERMISSIONS = "InsufficientPermissions"
@@ -127,7 +127,9 @@ CODES: dict[ErrorCode, CodeInfo] = {
         Stage.UPLOAD, _P, "The API refused the request; the payload's api.body.error.details says which part."
     ),
     ErrorCode.TOO_MANY_REQUESTS: CodeInfo(
-        Stage.UPLOAD, _T, "Rate limited by the iTwin Platform; retried after retry-after. Lower concurrency if frequent."
+        Stage.UPLOAD,
+        _T,
+        "Rate limited by the iTwin Platform; retried after retry-after. Lower concurrency if frequent.",
     ),
     ErrorCode.API_SERVER_ERROR: CodeInfo(Stage.UPLOAD, _T, "The iTwin API failed (5xx); retried automatically."),
     ErrorCode.API_UNREACHABLE: CodeInfo(
@@ -196,7 +198,9 @@ class ThumbnailError(Exception):
         )
 
     def __repr__(self) -> str:
-        return f"ThumbnailError({self.code.value!r}, {self.message!r}, stage={self.stage.value!r}, kind={self.kind.value!r})"
+        return (
+            f"ThumbnailError({self.code.value!r}, {self.message!r}, stage={self.stage.value!r}, kind={self.kind.value})"
+        )
 
 
 @dataclass

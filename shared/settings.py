@@ -147,29 +147,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         incoming_container=reader.container("THUMBNAILS_CONTAINER"),
         processed_container=reader.container("PROCESSED_CONTAINER"),
         deadletter_container=reader.container("DEADLETTER_CONTAINER"),
-        itwin=ItwinSettings(
-            api_url=reader.url("ITWIN_API_URL").rstrip("/"),
-            token_url=reader.url("ITWIN_TOKEN_URL"),
-            client_id=reader.required("ITWIN_CLIENT_ID"),
-            client_secret=Secret(reader.required("ITWIN_CLIENT_SECRET")),
-            scope=reader.required("ITWIN_SCOPE"),
-            connect_timeout=reader.number("HTTP_CONNECT_TIMEOUT_SECONDS"),
-            read_timeout=reader.number("HTTP_READ_TIMEOUT_SECONDS"),
-        ),
-        image=ImageLimits(
-            max_width=reader.integer("THUMBNAIL_MAX_WIDTH", minimum=16, maximum=4096),
-            max_height=reader.integer("THUMBNAIL_MAX_HEIGHT", minimum=16, maximum=4096),
-            max_input_bytes=reader.integer("MAX_BLOB_BYTES", minimum=1),
-            max_pixels=reader.integer("MAX_IMAGE_PIXELS", minimum=1),
-            allow_tiff=reader.boolean("ALLOW_TIFF"),
-            memory_budget_bytes=reader.integer("IMAGE_MEMORY_BUDGET_MB", minimum=64) * 1024 * 1024,
-        ),
-        retry=RetrySettings(
-            budget_seconds=reader.number("RETRY_BUDGET_SECONDS"),
-            retry_after_cap_seconds=reader.number("RETRY_AFTER_CAP_SECONDS"),
-            not_initialized_window_seconds=reader.number("NOT_INITIALIZED_WINDOW_MINUTES") * 60.0,
-            max_delivery_attempts=reader.integer("MAX_DELIVERY_ATTEMPTS", minimum=1, maximum=100),
-        ),
+        itwin=load_itwin_settings(source),
+        image=load_image_limits(source),
+        retry=load_retry_settings(source),
     )
     names = {settings.incoming_container, settings.processed_container, settings.deadletter_container}
     if len(names) != 3:
@@ -177,6 +157,43 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "PROCESSED_CONTAINER", "THUMBNAILS_CONTAINER, PROCESSED_CONTAINER and DEADLETTER_CONTAINER must differ"
         )
     return settings
+
+
+def load_itwin_settings(env: Mapping[str, str] | None = None) -> ItwinSettings:
+    """Only what talking to the iTwin Platform needs (``cli upload`` needs no storage)."""
+    reader = _Reader(os.environ if env is None else env)
+    return ItwinSettings(
+        api_url=reader.url("ITWIN_API_URL").rstrip("/"),
+        token_url=reader.url("ITWIN_TOKEN_URL"),
+        client_id=reader.required("ITWIN_CLIENT_ID"),
+        client_secret=Secret(reader.required("ITWIN_CLIENT_SECRET")),
+        scope=reader.required("ITWIN_SCOPE"),
+        connect_timeout=reader.number("HTTP_CONNECT_TIMEOUT_SECONDS"),
+        read_timeout=reader.number("HTTP_READ_TIMEOUT_SECONDS"),
+    )
+
+
+def load_image_limits(env: Mapping[str, str] | None = None) -> ImageLimits:
+    """Only what the image stage needs (``cli normalize`` needs nothing else)."""
+    reader = _Reader(os.environ if env is None else env)
+    return ImageLimits(
+        max_width=reader.integer("THUMBNAIL_MAX_WIDTH", minimum=16, maximum=4096),
+        max_height=reader.integer("THUMBNAIL_MAX_HEIGHT", minimum=16, maximum=4096),
+        max_input_bytes=reader.integer("MAX_BLOB_BYTES", minimum=1),
+        max_pixels=reader.integer("MAX_IMAGE_PIXELS", minimum=1),
+        allow_tiff=reader.boolean("ALLOW_TIFF"),
+        memory_budget_bytes=reader.integer("IMAGE_MEMORY_BUDGET_MB", minimum=64) * 1024 * 1024,
+    )
+
+
+def load_retry_settings(env: Mapping[str, str] | None = None) -> RetrySettings:
+    reader = _Reader(os.environ if env is None else env)
+    return RetrySettings(
+        budget_seconds=reader.number("RETRY_BUDGET_SECONDS"),
+        retry_after_cap_seconds=reader.number("RETRY_AFTER_CAP_SECONDS"),
+        not_initialized_window_seconds=reader.number("NOT_INITIALIZED_WINDOW_MINUTES") * 60.0,
+        max_delivery_attempts=reader.integer("MAX_DELIVERY_ATTEMPTS", minimum=1, maximum=100),
+    )
 
 
 class _Reader:
@@ -255,9 +272,7 @@ def _storage(env: Mapping[str, str]) -> StorageConnection:
     """Resolve ``THUMBNAILS_STORAGE`` the way the Functions host does: a connection string, or
     ``THUMBNAILS_STORAGE__*`` identity-based settings."""
     connection_string = (env.get(STORAGE_SETTING) or "").strip()
-    identity = {
-        suffix: (env.get(f"{STORAGE_SETTING}__{suffix}") or "").strip() or None for suffix in IDENTITY_SUFFIXES
-    }
+    identity = {suffix: (env.get(f"{STORAGE_SETTING}__{suffix}") or "").strip() or None for suffix in IDENTITY_SUFFIXES}
     if connection_string:
         if "AccountName=" not in connection_string and "UseDevelopmentStorage=true" not in connection_string:
             raise SettingsError(STORAGE_SETTING, "is not a storage connection string (no AccountName=)")
@@ -267,7 +282,8 @@ def _storage(env: Mapping[str, str]) -> StorageConnection:
         raise SettingsError(
             STORAGE_SETTING,
             f"is not set: give a connection string, or {STORAGE_SETTING}__blobServiceUri "
-            f"(with {STORAGE_SETTING}__queueServiceUri, __credential=managedidentity, __clientId) for a managed identity",
+            f"(with {STORAGE_SETTING}__queueServiceUri, __credential=managedidentity, __clientId) "
+            "for a managed identity",
         )
     parts = urlsplit(blob_uri)
     if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):

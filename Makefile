@@ -1,0 +1,48 @@
+# The two commands a newcomer needs:
+#   make run    -- Azurite + the iTwin emulator + sample drops, through the real pipeline
+#   make test   -- install everything and run the whole test suite
+# Everything installs into this folder (.venv, node_modules); nothing downloads at run time.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP_PY := $(VENV)/.installed
+STAMP_NODE := node_modules/.installed
+
+.PHONY: setup run run-keep test lint check bench infra-check clean
+
+setup: $(STAMP_PY) $(STAMP_NODE)
+
+$(STAMP_PY): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(STAMP_NODE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: setup
+	$(PY) -m shared.cli demo
+
+run-keep: setup
+	$(PY) -m shared.cli demo --keep
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy shared function_app.py bench
+
+infra-check:
+	bash infra/check.sh
+
+check: test lint infra-check
+
+bench: setup
+	$(PY) bench/normalize_bench.py
+
+clean:
+	rm -rf $(VENV) node_modules .local .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,25 @@
+"""Azure Functions entry point (Python v2 model): a thin shell over ``shared``.
+
+The blob arrives as an SDK-type ``BlobClient`` (not an InputStream), so the pipeline checks the
+size from the blob's properties before it downloads anything, and reads the bytes once.
+"""
+
+import azure.functions as func
+import azurefunctions.extensions.bindings.blob as blob
+
+from shared import host
+
+app = func.FunctionApp()
+host.start()  # settings are validated when the worker loads: a bad one fails here, by name
+
+
+@app.function_name("thumbnail_drop")
+@app.blob_trigger(
+    arg_name="client",
+    path="%THUMBNAILS_CONTAINER%/{imodelId}/{name}",
+    connection="THUMBNAILS_STORAGE",
+    source=func.BlobSource.EVENT_GRID,
+)
+def thumbnail_drop(client: blob.BlobClient) -> None:
+    """Handle one dropped image; a transient failure raises so the host retries the blob."""
+    host.handle_blob(client)

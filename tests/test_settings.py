@@ -1,0 +1,122 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from shared.settings import DEFAULTS, Secret, SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = {
+    "THUMBNAILS_STORAGE": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;",
+    "ITWIN_CLIENT_ID": "client",
+    "ITWIN_CLIENT_SECRET": "s3cret-value",
+}
+
+
+def test_defaults_apply_when_only_the_required_settings_are_given():
+    settings = load_settings(BASE)
+    assert settings.incoming_container == "thumbnails"
+    assert settings.processed_container == "thumbnails-processed"
+    assert settings.deadletter_container == "thumbnails-deadletter"
+    assert settings.itwin.api_url == "https://api.bentley.com"
+    assert settings.itwin.token_url == "https://ims.bentley.com/connect/token"
+    assert settings.itwin.scope == "itwin-platform"
+    assert (settings.image.max_width, settings.image.max_height) == (800, 500)
+    assert settings.image.max_output_bytes == 5_242_880
+    assert settings.retry.max_delivery_attempts == 5
+
+
+@pytest.mark.parametrize("missing", ["ITWIN_CLIENT_ID", "ITWIN_CLIENT_SECRET", "THUMBNAILS_STORAGE"])
+def test_a_missing_required_setting_is_named(missing):
+    env = {key: value for key, value in BASE.items() if key != missing}
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    assert caught.value.name == missing
+    assert missing in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("THUMBNAIL_MAX_WIDTH", "wide"),
+        ("THUMBNAIL_MAX_HEIGHT", "0"),
+        ("MAX_BLOB_BYTES", "-5"),
+        ("ALLOW_TIFF", "maybe"),
+        ("THUMBNAILS_CONTAINER", "Bad_Name"),
+        ("RETRY_BUDGET_SECONDS", "0"),
+        ("ITWIN_API_URL", "api.bentley.com"),
+        ("ITWIN_API_URL", "http://api.bentley.com"),
+        ("ITWIN_TOKEN_URL", "http://10.0.0.5/connect/token"),
+        ("MAX_DELIVERY_ATTEMPTS", "0"),
+    ],
+)
+def test_a_malformed_setting_is_named(name, value):
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**BASE, name: value})
+    assert caught.value.name == name
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000", "http://localhost:8080", "http://[::1]:9000"])
+def test_plain_http_is_allowed_only_for_loopback(url):
+    assert load_settings({**BASE, "ITWIN_API_URL": url}).itwin.api_url == url
+
+
+def test_containers_must_differ():
+    with pytest.raises(SettingsError):
+        load_settings({**BASE, "PROCESSED_CONTAINER": "thumbnails"})
+
+
+def test_identity_based_storage_connection():
+    env = {key: value for key, value in BASE.items() if key != "THUMBNAILS_STORAGE"}
+    env |= {
+        "THUMBNAILS_STORAGE__blobServiceUri": "https://acct.blob.core.windows.net",
+        "THUMBNAILS_STORAGE__queueServiceUri": "https://acct.queue.core.windows.net",
+        "THUMBNAILS_STORAGE__credential": "managedidentity",
+        "THUMBNAILS_STORAGE__clientId": "00000000-0000-0000-0000-000000000001",
+    }
+    storage = load_settings(env).storage
+    assert storage.uses_identity
+    assert storage.blob_service_uri == "https://acct.blob.core.windows.net"
+    assert storage.client_id == "00000000-0000-0000-0000-000000000001"
+
+
+def test_identity_credential_must_be_managed_identity():
+    env = {key: value for key, value in BASE.items() if key != "THUMBNAILS_STORAGE"}
+    env |= {"THUMBNAILS_STORAGE__blobServiceUri": "https://a.blob.core.windows.net", "THUMBNAILS_STORAGE__credential": "key"}
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    assert caught.value.name == "THUMBNAILS_STORAGE__credential"
+
+
+def test_the_secret_never_shows_in_repr_str_or_format():
+    settings = load_settings(BASE)
+    secret = settings.itwin.client_secret
+    for text in (repr(settings), str(settings), f"{secret}", repr(secret), str(secret), "%s" % secret):
+        assert "s3cret-value" not in text
+    assert secret.reveal() == "s3cret-value"
+    assert isinstance(secret, Secret)
+
+
+def test_the_connection_string_never_shows_in_repr():
+    assert "a2V5" not in repr(load_settings(BASE))
+
+
+def test_every_setting_is_documented_in_the_readme_and_the_example_file():
+    readme = (ROOT / "README.md").read_text()
+    example = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    for name in DEFAULTS:
+        assert f"`{name}`" in readme, f"{name} is not documented in README.md"
+        assert name in example, f"{name} is missing from local.settings.example.json"
+
+
+def test_every_error_code_is_in_the_readme_troubleshooting_table():
+    from shared.errors import CODES
+
+    readme = (ROOT / "README.md").read_text()
+    for code in CODES:
+        assert f"| `{code.value}` |" in readme, f"{code.value} is missing from the README's error table"
+
+
+def test_max_delivery_attempts_matches_the_hosts_poison_threshold():
+    host = json.loads((ROOT / "host.json").read_text())
+    assert int(DEFAULTS["MAX_DELIVERY_ATTEMPTS"]) == host["extensions"]["blobs"]["poisonBlobThreshold"]

@@ -82,6 +82,16 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--all", action="store_true", help="redrive everything (needed when no filter is given)")
     sub.set_defaults(command=_deadletter_redrive)
 
+    poison = commands.add_parser("poison", help="the host's poison queue").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    sub = poison.add_parser("sweep", help="dead-letter every blob named by a poison-queue message")
+    sub.set_defaults(command=_poison_sweep)
+
+    sub = commands.add_parser("doctor", help="check settings, token, containers and (with --imodel) access")
+    sub.add_argument("--imodel", help="also check that the service client can see this iModel")
+    sub.set_defaults(command=_doctor)
+
     sub = commands.add_parser("demo", help="Azurite + iTwin emulator + sample drops, end to end")
     sub.add_argument("--keep", action="store_true", help="keep Azurite and the emulator running, and watch")
     sub.add_argument("--workdir", type=Path, default=Path(".local/demo"))
@@ -215,6 +225,30 @@ def _deadletter_redrive(args: argparse.Namespace, env: dict[str, str]) -> int:
     return EXIT_OK
 
 
+def _poison_sweep(args: argparse.Namespace, env: dict[str, str]) -> int:
+    from shared.pipeline import build_pipeline
+    from shared.poison import poison_queue, sweep
+    from shared.settings import load_settings
+
+    settings = load_settings(env)
+    results = sweep(build_pipeline(settings), poison_queue(settings.storage))
+    for result in results:
+        name = f"{result.message.container}/{result.message.blob_name}" if result.message else "(unreadable)"
+        print(f"{result.note:<55} {name}")
+    print(f"{len(results)} poison message(s) seen")
+    return EXIT_OK if all(r.outcome is None or r.outcome.settled for r in results) else EXIT_FAILED
+
+
+def _doctor(args: argparse.Namespace, env: dict[str, str]) -> int:
+    from shared.doctor import run_checks
+
+    ok = True
+    for check in run_checks(env, args.imodel):
+        print(check.line(), flush=True)
+        ok = ok and check.ok
+    return EXIT_OK if ok else EXIT_FAILED
+
+
 def _demo(args: argparse.Namespace, env: dict[str, str]) -> int:
     from shared.demo import run_demo
 
@@ -223,4 +257,3 @@ def _demo(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

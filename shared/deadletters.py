@@ -7,6 +7,7 @@ trail; never re-listed as dead-letters).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -108,10 +109,9 @@ class DeadLetters:
         for client, props in ((payload, payload_props), (original, original_props)):
             if props is None:
                 continue
-            try:
+            # Gone already, or re-written by a newer failure: keep that one.
+            with contextlib.suppress(ResourceNotFoundError, ResourceModifiedError):
                 client.delete_blob(etag=props.etag, match_condition=MatchConditions.IfNotModified)
-            except (ResourceNotFoundError, ResourceModifiedError):
-                pass  # gone already, or re-written by a newer failure: keep that one
         return f"{self._incoming.container_name}/{entry.blob}"
 
     def name_of(self, blob: str) -> str:

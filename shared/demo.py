@@ -7,6 +7,7 @@ folder), drains them through the same pipeline the function runs, and shows wher
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shlex
@@ -27,7 +28,7 @@ from shared.settings import load_settings
 GOOD_IMODEL = "5e19bee0-3aea-4355-a9f0-c6df9989ee7d"
 PHOTO_IMODEL = "0b5c6bd4-97a4-4a3b-9a0e-3c1f4e0e8d11"
 FORBIDDEN_IMODEL = "9a1c2f30-7e44-4c0b-8d5e-2b6f1a9c0d42"
-CLIENT_ID, CLIENT_SECRET = "local-client", "local-secret"  # the emulator's built-in client # noqa: S105
+CLIENT_ID, CLIENT_SECRET = "local-client", "local-secret"  # the emulator's built-in client
 
 
 def sample_render(width: int = 1920, height: int = 1080) -> bytes:
@@ -69,7 +70,7 @@ def run_demo(workdir: Path, *, keep: bool = False) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     azurite = Azurite(location=workdir / "azurite")
     azurite.location.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
-    with azurite, Emulator(EmulatorConfig(forbidden={FORBIDDEN_IMODEL})) as emulator:
+    with azurite, Emulator(EmulatorConfig(forbidden=frozenset({FORBIDDEN_IMODEL}))) as emulator:
         env = {
             "THUMBNAILS_STORAGE": azurite.connection_string,
             "ITWIN_API_URL": emulator.url,
@@ -80,10 +81,8 @@ def run_demo(workdir: Path, *, keep: bool = False) -> int:
         settings = load_settings(env)
         pipeline = build_pipeline(settings)
         for name in (settings.incoming_container, settings.processed_container, settings.deadletter_container):
-            try:
+            with contextlib.suppress(ResourceExistsError):
                 pipeline.blobs.create_container(name)
-            except ResourceExistsError:
-                pass
         incoming = pipeline.blobs.get_container_client(settings.incoming_container)
         print(f"Azurite on 127.0.0.1:{azurite.blob_port}, iTwin emulator on {emulator.url}")
         print(f"\nDropping {len(samples())} files into '{settings.incoming_container}':")
@@ -98,7 +97,9 @@ def run_demo(workdir: Path, *, keep: bool = False) -> int:
             print("\nServices stay up. In another shell, point the CLI at them:")
             for key, value in env.items():
                 print(f"  export {key}={shlex.quote(value)}")
-            print(f"Drop files with any tool into '{settings.incoming_container}/{{imodelId}}/'; watching (Ctrl-C ends).")
+            print(
+                f"Drop files with any tool into '{settings.incoming_container}/{{imodelId}}/'; watching (Ctrl-C ends)."
+            )
             watch(pipeline, on_outcome=print_outcome)
         return 0 if report.ok else 1
 

@@ -20,7 +20,7 @@ import requests
 from azure.storage.blob import BlobClient, BlobProperties, BlobServiceClient
 
 from shared import storage
-from shared.dispose import Disposer
+from shared.dispose import Disposer, iso
 from shared.errors import ErrorCode, ErrorSummary, ThumbnailError
 from shared.imaging import MemoryBudget, Thumbnail, estimate_decode_bytes, normalize, probe
 from shared.itwin import ItwinClient, TokenProvider, UploadReceipt, new_session
@@ -52,7 +52,7 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         self.budget = MemoryBudget(self.settings.image.memory_budget_bytes)
-        self.disposer = Disposer(self.blobs, self.settings, self.now)
+        self.disposer = Disposer(self.blobs, self.settings, self.now, self.sleep)
         self.retry_policy = RetryPolicy(
             budget_seconds=self.settings.retry.budget_seconds,
             retry_after_cap_seconds=self.settings.retry.retry_after_cap_seconds,
@@ -62,21 +62,29 @@ class Pipeline:
         """Handle one blob of the incoming container.  Never raises for a failure of the blob."""
         return _Run(self, blob).execute()
 
+    def give_up(self, blob: BlobClient) -> Outcome:
+        """Dead-letter a blob the host stopped retrying (named by a poison-queue message)."""
+        return _Run(self, blob).give_up()
+
 
 def build_pipeline(
     settings: Settings,
     *,
     session: requests.Session | None = None,
+    blobs: BlobServiceClient | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], datetime] = utcnow,
 ) -> Pipeline:
-    """The production wiring: one pooled HTTP session and one token cache per process."""
+    """The production wiring: one pooled HTTP session and one token cache per process.
+
+    ``session`` and ``blobs`` may be handed in (tests add transport policies through them).
+    """
     http = session or new_session()
     tokens = TokenProvider(settings.itwin, http, clock=clock)
     return Pipeline(
         settings=settings,
-        blobs=storage.blob_service(settings.storage),
+        blobs=blobs or storage.blob_service(settings.storage),
         itwin=ItwinClient(settings.itwin, http, tokens),
         clock=clock,
         now=now,
@@ -104,6 +112,27 @@ class _Run:
             self._fail(error)
         return self.outcome
 
+    def give_up(self) -> Outcome:
+        try:
+            self.props = storage.properties_or_none(self.blob)
+        except ThumbnailError as error:
+            self._fail(error)
+            return self.outcome
+        if self.props is None:
+            self._settle(Status.SKIPPED, message="The blob is gone (already handled).")
+            return self.outcome
+        self.outcome.attempts = self._delivery_attempt() - 1
+        with contextlib.suppress(ThumbnailError):
+            self.outcome.imodel_id = parse_blob_path(self.blob.container_name, self.blob.blob_name).imodel_id
+        self._fail(
+            ThumbnailError(
+                ErrorCode.RETRIES_EXHAUSTED,
+                f"The Functions host gave up on this blob (poison queue) after {self.outcome.attempts} "
+                "recorded attempts; its last error is in the function's logs.",
+            )
+        )
+        return self.outcome
+
     @contextmanager
     def _stage(self, name: str) -> Iterator[None]:
         started = self.p.clock()
@@ -129,10 +158,25 @@ class _Run:
         if self.original is None:
             self._settle(Status.SKIPPED, message="The blob changed or vanished while being read; its newer event wins.")
             return
+        created = iso(self.props.creation_time) if self.props.creation_time else ""
+        newer = self.p.disposer.latest_upload(ref.imodel_id)
+        if newer is not None and created and created < newer:
+            with self._stage("dispose"):
+                destination = self.p.disposer.archive(
+                    self.blob, self.props, self.original, thumbnail=None, receipt=None, superseded_by=newer
+                )
+            self._settle(
+                Status.SUPERSEDED,
+                destination=destination,
+                message=f"A newer image (created {newer}) was already uploaded for this iModel; archived unsent.",
+            )
+            return
         with self._stage("image"):
             thumbnail = self._normalize(self.original)
         with self._stage("upload"):
             receipt = self._upload(ref, thumbnail)
+            if created:
+                self.p.disposer.record_upload(ref.imodel_id, created, self.blob.blob_name)
         self.outcome.api_status = receipt.status
         self.outcome.correlation_id = receipt.correlation_id
         with self._stage("dispose"):
@@ -229,7 +273,10 @@ class _Run:
             self.outcome.message = f"{error.message} Dead-lettering failed: {storage_error.message}"
             return
         self.outcome.code = final.code.value
-        self._settle(Status.DEADLETTERED, destination=destination)
+        if destination is None:
+            self._settle(Status.SKIPPED, message="Another delivery already handled this version of the blob.")
+        else:
+            self._settle(Status.DEADLETTERED, destination=destination)
 
     def _final_form(self, error: ThumbnailError) -> ThumbnailError | None:
         """The error to dead-letter with, or None while the blob deserves another attempt."""

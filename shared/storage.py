@@ -20,15 +20,27 @@ from typing import Any, TypeVar
 from azure.core import MatchConditions
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import BlobClient, BlobProperties, BlobServiceClient, ContentSettings
+from azure.storage.blob import (
+    BlobClient,
+    BlobLeaseClient,
+    BlobProperties,
+    BlobServiceClient,
+    ContentSettings,
+    ExponentialRetry,
+)
 
 from shared.errors import ErrorCode, ThumbnailError
 from shared.settings import StorageConnection
 
 T = TypeVar("T")
 
-#: The storage SDK retries on its own; keep that short so our own budget stays in charge.
-_CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 3, "connection_timeout": 10, "read_timeout": 120}
+#: The storage SDK retries on its own (by default from 15 s apart); keep that short so our own retry
+#: budget, and the host's redelivery, stay in charge of long outages.
+_CLIENT_OPTIONS: dict[str, Any] = {
+    "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=2),
+    "connection_timeout": 10,
+    "read_timeout": 120,
+}
 
 
 def credential_for(connection: StorageConnection) -> TokenCredential:
@@ -40,11 +52,13 @@ def credential_for(connection: StorageConnection) -> TokenCredential:
     return DefaultAzureCredential(managed_identity_client_id=connection.client_id)
 
 
-def blob_service(connection: StorageConnection) -> BlobServiceClient:
+def blob_service(connection: StorageConnection, **options: Any) -> BlobServiceClient:
+    """``options`` go to the SDK client as they are (e.g. ``per_call_policies``)."""
+    kwargs = _CLIENT_OPTIONS | options
     if connection.connection_string is not None:
-        return BlobServiceClient.from_connection_string(connection.connection_string.reveal(), **_CLIENT_OPTIONS)
+        return BlobServiceClient.from_connection_string(connection.connection_string.reveal(), **kwargs)
     assert connection.blob_service_uri is not None  # settings guarantee one of the two
-    return BlobServiceClient(connection.blob_service_uri, credential=credential_for(connection), **_CLIENT_OPTIONS)
+    return BlobServiceClient(connection.blob_service_uri, credential=credential_for(connection), **kwargs)
 
 
 def storage_call(what: str, action: Callable[[], T]) -> T:
@@ -145,7 +159,44 @@ def set_metadata_if_unchanged(blob: BlobClient, metadata: dict[str, str], etag: 
         )
 
 
-def delete_if_unchanged(blob: BlobClient, etag: str) -> bool:
+def acquire_lease(
+    blob: BlobClient,
+    etag: str,
+    *,
+    seconds: int,
+    sleep: Callable[[float], None],
+    tries: int = 30,
+    wait: float = 1.0,
+) -> BlobLeaseClient | None:
+    """Claim the source while it is being disposed, so two workers never dispose it differently.
+
+    None when the blob is gone or changed since ``etag`` (someone else handled this version, or a
+    newer upload will be handled by its own event).  While another worker holds the lease, wait:
+    disposing takes about a second, and a crashed holder's lease runs out after ``seconds``.
+    """
+    for _ in range(tries):
+        try:
+            return storage_call(
+                f"lease {blob.container_name}/{blob.blob_name}",
+                lambda: blob.acquire_lease(seconds, etag=etag, match_condition=MatchConditions.IfNotModified),
+            )
+        except (ResourceNotFoundError, ResourceModifiedError):
+            return None
+        except ResourceExistsError:
+            sleep(wait)
+    raise ThumbnailError(
+        ErrorCode.STORAGE_UNAVAILABLE,
+        f"{blob.container_name}/{blob.blob_name} stayed leased by another worker; retried later.",
+    )
+
+
+def release(lease: BlobLeaseClient | None) -> None:
+    if lease is not None:
+        with contextlib.suppress(AzureError):
+            lease.release()
+
+
+def delete_if_unchanged(blob: BlobClient, etag: str, lease: BlobLeaseClient | None = None) -> bool:
     """Delete the source only if it is still the version we handled.
 
     False when it changed meanwhile: a newer upload sits at the same path and its own event will
@@ -154,7 +205,7 @@ def delete_if_unchanged(blob: BlobClient, etag: str) -> bool:
     try:
         storage_call(
             f"delete {blob.container_name}/{blob.blob_name}",
-            lambda: blob.delete_blob(etag=etag, match_condition=MatchConditions.IfNotModified),
+            lambda: blob.delete_blob(lease=lease, etag=etag, match_condition=MatchConditions.IfNotModified),
         )
     except ResourceNotFoundError:
         return True

@@ -167,6 +167,7 @@ class Disposer:
                 at=self._now(),
                 image=image,
                 last_error=last_error,
+                client_id=self._settings.itwin.client_id,
             )
             payload_blob = self._blobs.get_blob_client(container, payload_name(source.blob_name))
             storage.storage_call(

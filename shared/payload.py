@@ -24,15 +24,20 @@ def deadletter_payload(
     at: datetime,
     image: dict[str, Any] | None = None,
     last_error: dict[str, Any] | None = None,
+    client_id: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON written beside a dead-lettered original.  Never holds a token or a secret."""
+    """The JSON written beside a dead-lettered original.  Never holds a token or a secret.
+
+    ``client_id`` fills the hint's ``{client id}``, so the fix can be copied as it stands.
+    """
+    hint = error.hint if client_id is None else error.hint.replace("{client id}", client_id)
     payload: dict[str, Any] = {
         "version": PAYLOAD_VERSION,
         "code": error.code.value,
         "message": error.message,
         "stage": error.stage.value,
         "kind": error.kind.value,
-        "hint": error.hint,
+        "hint": hint,
         "blob": blob,
         "etag": etag,
         "imodelId": imodel_id,

@@ -84,6 +84,7 @@ def test_a_permanent_api_refusal_is_dead_lettered_with_a_full_payload(
     assert payload["kind"] == "permanent"
     assert payload["message"]
     assert payload["hint"]
+    assert "{client id}" not in payload["hint"]
     assert payload["blob"] == f"{containers.incoming.container_name}/{imodel}/render.png"
     assert payload["etag"] == etag
     assert payload["imodelId"] == imodel

@@ -1,0 +1,189 @@
+// Thumbnail drop for iModels: everything but the Event Grid subscription, which the azd postdeploy
+// hook creates from modules/eventgrid-subscription.bicep once the code (and so the blobs_extension
+// key) exists.  See infra/README.md.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; also seeds the resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Region for all resources (one that offers Flex Consumption).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('IMS client id of the iTwin service application.')
+param itwinClientId string
+
+@secure()
+@description('IMS client secret of that application; stored in Key Vault, never in an app setting or an output.')
+param itwinClientSecret string
+
+@description('iTwin Platform API base URL.')
+param itwinApiUrl string = 'https://api.bentley.com'
+
+@description('IMS token endpoint.')
+param itwinTokenUrl string = 'https://ims.bentley.com/connect/token'
+
+@allowed([
+  2048
+  4096
+])
+@description('Memory of each Flex Consumption instance, in MB.')
+param instanceMemoryMB int = 2048
+
+// Rate-limit math (details in modules/function-app.bicep and infra/README.md): one instance runs 4
+// blobs at a time (host.json maxDegreeOfParallelism) at 0.5-1 s each, i.e. at most 480 iTwin calls
+// per minute; the Community tier allows 500/min per client, so 1 instance.  On the 5000/min tier use 10.
+@minValue(1)
+@maxValue(1000)
+@description('Most instances the app may scale out to; bounded by the iTwin rate limit, not by load.')
+param maximumInstanceCount int = 1
+
+@minValue(1)
+@description('Days a source stays in the processed container before lifecycle management deletes it.')
+param processedRetentionDays int = 30
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+
+var incomingContainerName = 'thumbnails'
+var processedContainerName = 'thumbnails-processed'
+var deadletterContainerName = 'thumbnails-deadletter'
+var eventGridDeadletterContainerName = 'eventgrid-deadletter'
+var deploymentContainerName = 'app-package'
+var keyVaultSecretName = 'itwin-client-secret'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-thumbnails-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    incomingContainerName: incomingContainerName
+    processedContainerName: processedContainerName
+    deadletterContainerName: deadletterContainerName
+    eventGridDeadletterContainerName: eventGridDeadletterContainerName
+    deploymentContainerName: deploymentContainerName
+    processedRetentionDays: processedRetentionDays
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-${resourceToken}'
+    applicationInsightsName: 'appi-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: 'kv-${resourceToken}'
+    location: location
+    tags: tags
+    secretName: keyVaultSecretName
+    itwinClientSecret: itwinClientSecret
+  }
+}
+
+module systemTopic 'modules/eventgrid-system-topic.bicep' = {
+  name: 'eventgrid-system-topic'
+  scope: rg
+  params: {
+    name: 'evgt-${resourceToken}'
+    location: location
+    tags: tags
+    storageAccountId: storage.outputs.id
+  }
+}
+
+module roles 'modules/role-assignments.bicep' = {
+  name: 'role-assignments'
+  scope: rg
+  params: {
+    appPrincipalId: identity.outputs.principalId
+    eventGridPrincipalId: systemTopic.outputs.principalId
+    storageAccountName: storage.outputs.name
+    eventGridDeadletterContainerName: eventGridDeadletterContainerName
+    keyVaultName: keyVault.outputs.name
+    keyVaultSecretName: keyVault.outputs.secretName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+  }
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'function-app'
+  scope: rg
+  params: {
+    name: 'func-${resourceToken}'
+    planName: 'plan-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    keyVaultName: keyVault.outputs.name
+    keyVaultSecretName: keyVault.outputs.secretName
+    incomingContainerName: incomingContainerName
+    processedContainerName: processedContainerName
+    deadletterContainerName: deadletterContainerName
+    itwinClientId: itwinClientId
+    itwinApiUrl: itwinApiUrl
+    itwinTokenUrl: itwinTokenUrl
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+  }
+  // The app starts resolving its Key Vault reference, reading storage and sending telemetry as soon
+  // as it exists: let its roles be in place first.
+  dependsOn: [
+    roles
+  ]
+}
+
+// Names and URIs only (azd stores outputs in .azure/<env>/.env and hands them to the hooks).
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_USER_ASSIGNED_IDENTITY_NAME string = identity.outputs.name
+output EVENTGRID_SYSTEM_TOPIC_NAME string = systemTopic.outputs.name
+output THUMBNAILS_CONTAINER_NAME string = incomingContainerName
+output PROCESSED_CONTAINER_NAME string = processedContainerName
+output DEADLETTER_CONTAINER_NAME string = deadletterContainerName
+output EVENTGRID_DEADLETTER_CONTAINER_NAME string = eventGridDeadletterContainerName

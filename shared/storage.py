@@ -113,14 +113,13 @@ def write_copy(source: BlobClient, etag: str, destination: BlobClient, copy: Cop
     """
     md5 = content_md5(copy.data) if copy.data is not None else None
     digest = hashlib.sha256(copy.data) if copy.data is not None else hashlib.sha256()
-    settings = ContentSettings(content_type=copy.content_type, content_md5=md5)
+    settings = ContentSettings(content_type=copy.content_type, content_md5=bytearray(md5) if md5 else None)
     where = f"copy to {destination.container_name}/{destination.blob_name}"
-    if copy.data is not None:
+    data = copy.data
+    if data is not None:
         storage_call(
             where,
-            lambda: destination.upload_blob(
-                copy.data, overwrite=True, metadata=copy.metadata, content_settings=settings
-            ),
+            lambda: destination.upload_blob(data, overwrite=True, metadata=copy.metadata, content_settings=settings),
         )
     else:
         storage_call(

@@ -84,6 +84,10 @@ class Containers:
     def names(self, container: ContainerClient) -> list[str]:
         return sorted(blob.name for blob in container.list_blobs())
 
+    def originals(self, container: ContainerClient) -> list[str]:
+        """Blob names without the pipeline's own bookkeeping (newest-upload markers, audit trail)."""
+        return [name for name in self.names(container) if not name.startswith(("_latest/", "_redriven/"))]
+
     def read(self, container: ContainerClient, name: str) -> bytes:
         return container.get_blob_client(name).download_blob().readall()
 

@@ -53,7 +53,9 @@ def test_a_non_json_body_is_kept_as_text():
     assert error.message == "The iTwin API answered 502."
 
 
-@pytest.mark.parametrize(("status", "code"), [(400, ErrorCode.TOKEN_REQUEST_REJECTED), (503, ErrorCode.TOKEN_SERVICE_UNAVAILABLE)])
+@pytest.mark.parametrize(
+    ("status", "code"), [(400, ErrorCode.TOKEN_REQUEST_REJECTED), (503, ErrorCode.TOKEN_SERVICE_UNAVAILABLE)]
+)
 def test_token_errors(status, code):
     error = token_error(status, {}, json.dumps({"error": "invalid_client"}).encode())
     assert error.code is code

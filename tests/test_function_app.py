@@ -45,7 +45,7 @@ def test_calling_the_function_uploads_and_archives(function_app, containers, emu
     user_function(client=containers.incoming.get_blob_client(f"{imodel}/render.png"))
 
     assert len(emulator.state.uploads[imodel]) == 1
-    assert containers.names(containers.processed) == [f"{imodel}/render.png"]
+    assert containers.originals(containers.processed) == [f"{imodel}/render.png"]
 
 
 def test_a_transient_failure_fails_the_invocation_so_the_host_retries(function_app, containers, emulator):

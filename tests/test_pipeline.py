@@ -37,7 +37,7 @@ def test_a_good_png_is_uploaded_and_archived(pipeline, containers, emulator):
         assert image.format == "PNG"
         assert image.size == (800, 450)
     assert containers.names(containers.incoming) == []
-    assert containers.names(containers.processed) == [f"{imodel}/render.png"]
+    assert containers.originals(containers.processed) == [f"{imodel}/render.png"]
     archived = containers.processed.get_blob_client(f"{imodel}/render.png")
     assert archived.download_blob().readall() == original
     metadata = archived.get_blob_properties().metadata
@@ -191,7 +191,11 @@ def test_bad_paths_are_dead_lettered_before_any_api_call(pipeline, containers, e
 
 @pytest.mark.parametrize(
     ("data", "code"),
-    [(b"", "EmptyBlob"), (b"%PDF-1.7\n" + b"x" * 100, "UnsupportedImageFormat"), (png_bytes(300, 300)[:200], "CorruptImage")],
+    [
+        (b"", "EmptyBlob"),
+        (b"%PDF-1.7\n" + b"x" * 100, "UnsupportedImageFormat"),
+        (png_bytes(300, 300)[:200], "CorruptImage"),
+    ],
 )
 def test_bad_images_are_dead_lettered_byte_identical(pipeline, containers, emulator, data, code):
     imodel = new_imodel()

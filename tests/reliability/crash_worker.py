@@ -1,7 +1,7 @@
 """A worker process that handles one blob and is killed (SIGKILL) just before its N-th I/O request.
 
-The kill is injected through the clients' public extension points (an azure-core pipeline policy,
-a requests transport adapter), not by patching: the process really dies mid-pipeline, holding
+The kill is injected through the clients' public extension points (the storage SDK's
+``raw_request_hook``, a requests transport adapter), not by patching: the process really dies mid-pipeline, holding
 whatever leases and half-done moves it had, exactly as a crashed host would.
 
 usage: python -m tests.reliability.crash_worker SETTINGS_JSON BLOB_NAME KILL_AT  (0: never)
@@ -15,7 +15,6 @@ import signal
 import sys
 import threading
 
-from azure.core.pipeline.policies import SansIOHTTPPolicy
 from requests.adapters import HTTPAdapter
 
 from shared.itwin import new_session
@@ -37,14 +36,6 @@ class Countdown:
                 os.kill(os.getpid(), signal.SIGKILL)
 
 
-class KillPolicy(SansIOHTTPPolicy):  # type: ignore[type-arg]
-    def __init__(self, countdown: Countdown) -> None:
-        self.countdown = countdown
-
-    def on_request(self, request):  # type: ignore[no-untyped-def]
-        self.countdown.tick()
-
-
 class KillAdapter(HTTPAdapter):
     def __init__(self, countdown: Countdown) -> None:
         super().__init__()
@@ -61,7 +52,8 @@ def main() -> None:
     settings = load_settings(env)
     session = new_session()
     session.mount("http://", KillAdapter(countdown))
-    blobs = blob_service(settings.storage, per_call_policies=[KillPolicy(countdown)])
+    # raw_request_hook: the storage SDK calls it just before sending each request.
+    blobs = blob_service(settings.storage, raw_request_hook=lambda request: countdown.tick())
     pipeline = build_pipeline(settings, session=session, blobs=blobs, sleep=lambda seconds: None)
     container = blobs.get_container_client(settings.incoming_container)
     outcome = pipeline.process(container.get_blob_client(blob_name))

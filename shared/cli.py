@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from shared.deadletters import DeadLetters
 from shared.drain import drain, watch
 from shared.outcome import Outcome
 from shared.settings import SettingsError
@@ -181,8 +182,7 @@ def _normalize(args: argparse.Namespace, env: dict[str, str]) -> int:
     return EXIT_OK
 
 
-def _dead_letters(env: dict[str, str]):  # type: ignore[no-untyped-def]
-    from shared.deadletters import DeadLetters
+def _dead_letters(env: dict[str, str]) -> DeadLetters:
     from shared.pipeline import utcnow
     from shared.settings import load_settings
     from shared.storage import blob_service

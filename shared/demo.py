@@ -11,10 +11,12 @@ import contextlib
 import io
 import json
 import shlex
+import shutil
 from pathlib import Path
 
 import requests
 from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import BlobServiceClient
 from PIL import Image, ImageDraw
 
 from shared.azurite import Azurite
@@ -23,7 +25,7 @@ from shared.deadletters import DeadLetters
 from shared.drain import drain, watch
 from shared.emulator import Emulator, EmulatorConfig
 from shared.pipeline import build_pipeline, utcnow
-from shared.settings import load_settings
+from shared.settings import Settings, load_settings
 
 GOOD_IMODEL = "5e19bee0-3aea-4355-a9f0-c6df9989ee7d"
 PHOTO_IMODEL = "0b5c6bd4-97a4-4a3b-9a0e-3c1f4e0e8d11"
@@ -68,6 +70,7 @@ def samples() -> dict[str, bytes]:
 
 def run_demo(workdir: Path, *, keep: bool = False) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(workdir / "azurite", ignore_errors=True)  # every demo starts from empty storage
     azurite = Azurite(location=workdir / "azurite")
     azurite.location.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
     with azurite, Emulator(EmulatorConfig(forbidden=frozenset({FORBIDDEN_IMODEL}))) as emulator:
@@ -104,7 +107,7 @@ def run_demo(workdir: Path, *, keep: bool = False) -> int:
         return 0 if report.ok else 1
 
 
-def _show_results(blobs, settings, api_url: str, workdir: Path) -> None:  # type: ignore[no-untyped-def]
+def _show_results(blobs: BlobServiceClient, settings: Settings, api_url: str, workdir: Path) -> None:
     out = workdir / "thumbnails"
     out.mkdir(parents=True, exist_ok=True)
     print("\nUploaded thumbnails (fetched back from the emulator):")
@@ -120,7 +123,7 @@ def _show_results(blobs, settings, api_url: str, workdir: Path) -> None:  # type
     for entry in letters:
         print(f"  {entry.blob:<55} {entry.code}")
     if letters:
-        first = letters[0]
+        first = next((entry for entry in letters if "api" in entry.payload), letters[0])
         print(f"\nPayload of {first.blob}:")
         print(json.dumps(first.payload, indent=2))
         print("\nTry: python -m shared.cli deadletter list   (with the exports `make run-keep` prints)")

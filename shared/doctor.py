@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from azure.core.exceptions import AzureError
+from azure.storage.blob import BlobServiceClient
 
 from shared.errors import ErrorCode, ThumbnailError
 from shared.paths import canonical_guid
@@ -56,7 +57,7 @@ def _token(get: Callable[[], str], settings: Settings) -> Check:
     return Check("token", True, f"IMS issued a token for {settings.itwin.client_id} ({settings.itwin.scope})")
 
 
-def _containers(blobs, settings: Settings) -> Iterator[Check]:  # type: ignore[no-untyped-def]
+def _containers(blobs: BlobServiceClient, settings: Settings) -> Iterator[Check]:
     for name, writable in (
         (settings.incoming_container, False),
         (settings.processed_container, True),

@@ -46,10 +46,10 @@ def deadletter_payload(
         "attempts": attempts,
         "at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    if error.details:
-        payload["details"] = error.details
     if image:
         payload["image"] = image
+    if error.details and error.details != image:
+        payload["details"] = error.details
     if error.api is not None:
         payload["api"] = {
             "status": error.api.status,

@@ -197,12 +197,12 @@ class _Run:
         size = int(props.size)
         limit = self.p.settings.image.max_input_bytes
         if size == 0:
-            raise ThumbnailError(ErrorCode.EMPTY_BLOB, "The blob has zero bytes.", details={"size": 0})
+            raise ThumbnailError(ErrorCode.EMPTY_BLOB, "The blob has zero bytes.", details={"bytes": 0})
         if size > limit:
             raise ThumbnailError(
                 ErrorCode.BLOB_TOO_LARGE,
                 f"The blob has {size} bytes; MAX_BLOB_BYTES allows {limit}.",
-                details={"size": size, "limit": limit},
+                details={"bytes": size, "max_input_bytes": limit},
             )
         return storage.download(self.blob, props.etag)
 

@@ -1,0 +1,26 @@
+"""The image stage: from a dropped blob to the PNG thumbnail the iTwin API stores.
+
+    info = probe(data, limits)          # header only; refuses what we will not decode
+    budget = MemoryBudget(limits.memory_budget_bytes)
+    with budget.admit(estimate_decode_bytes(info)):
+        thumb = normalize(data, limits)  # the exact bytes to upload: thumb.data
+
+Modules: ``formats`` (allowlist, sniffing), ``headers`` (raw canvas sizes), ``probe``,
+``geometry`` (fit, draft, reduction), ``orientation``, ``modes``, ``icc``, ``resize``, ``encode``,
+``admission`` (memory budget), ``normalize``, ``models`` (results and ``describe``).
+"""
+
+from shared.imaging.admission import MemoryBudget, estimate_decode_bytes
+from shared.imaging.models import ImageInfo, Thumbnail, describe
+from shared.imaging.normalize import normalize
+from shared.imaging.probe import probe
+
+__all__ = [
+    "ImageInfo",
+    "MemoryBudget",
+    "Thumbnail",
+    "describe",
+    "estimate_decode_bytes",
+    "normalize",
+    "probe",
+]

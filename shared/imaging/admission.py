@@ -1,0 +1,150 @@
+"""Memory admission: how many images may be decoded at once in one worker process.
+
+The Functions host runs several invocations per process.  Eight 16K PNGs decoded at the same time
+need 4 GB; the budget lets each decode start only when its estimated working set fits, so a burst
+of large drops queues instead of taking the worker down.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from shared.imaging.geometry import scaled_size
+from shared.imaging.models import ImageInfo
+from shared.imaging.modes import SIXTEEN_BIT_MODES
+from shared.imaging.resize import STRIP_BYTES
+
+#: Bytes per pixel of Pillow's in-memory storage.  Every multi-band mode takes 4 bytes a pixel
+#: (RGB is stored as RGBX), which is why an 8K RGB frame is 133 MB, not 100 MB.
+_ONE_BYTE_MODES = frozenset({"1", "L", "P"})
+
+#: Decoder state, the LANCZOS output and the PNG encoder's buffers: small, but not zero.
+FIXED_OVERHEAD_BYTES = 8 * 1024 * 1024
+
+#: Strips of the source converted at a time while reducing: the cropped strip, its converted
+#: copy, and for 16-bit data the scaled intermediate, each at most ``resize.STRIP_BYTES``.
+STRIPS_BYTES = 3 * STRIP_BYTES
+
+
+def bytes_per_pixel(mode: str) -> int:
+    """Bytes per pixel of a decoded image in ``mode`` as Pillow stores it."""
+    if mode in _ONE_BYTE_MODES:
+        return 1
+    if mode in SIXTEEN_BIT_MODES:
+        return 2
+    return 4
+
+
+def estimate_decode_bytes(info: ImageInfo) -> int:
+    """The peak memory ``normalize`` needs for this image, beyond the input bytes themselves.
+
+    = the decoded bitmap, at the JPEG draft scale ``probe`` planned (an 8K JPEG decodes at 1/4,
+      a 16K one at 1/8), in Pillow's storage (see ``bytes_per_pixel``)
+    + the working copies after decoding, at 4 bytes a pixel: the reduced image (1/factor² of the
+      decoded pixels); or, when nothing is reduced, three full-size copies (converted input,
+      resampled output, final output or encoder buffer)
+    + the strips converted one at a time while reducing, ``STRIPS_BYTES``, whenever there is a
+      reduction (the header cannot always tell whether conversion is needed: an RGB PNG may carry
+      a transparent colour)
+    + ``FIXED_OVERHEAD_BYTES``.
+
+    With ``decode_scale`` and ``reduce_factor`` at 1 (an ``ImageInfo`` not made by ``probe``) this
+    is the full-size, worst-case figure.  The benchmark prints it next to the measured peak.
+    """
+    width, height = scaled_size((info.width, info.height), info.decode_scale)
+    decoded = width * height * bytes_per_pixel(info.mode)
+    if info.reduce_factor > 1:
+        reduced_w, reduced_h = scaled_size((width, height), info.reduce_factor)
+        working = reduced_w * reduced_h * 4 + STRIPS_BYTES
+    else:
+        working = 3 * width * height * 4
+    return decoded + working + FIXED_OVERHEAD_BYTES
+
+
+class MemoryBudget:
+    """A thread-safe byte budget shared by the decodes of one process.
+
+    ``admit(n)`` waits until ``n`` bytes fit next to what is running, then holds them for the
+    ``with`` block.  Waiters are served strictly first come, first served: a big job at the head
+    of the queue is not overtaken by a stream of small ones (no starvation), at the cost of small
+    jobs sometimes waiting behind it.  A job bigger than the whole budget is admitted when nothing
+    else runs, and runs alone, rather than waiting forever.
+    """
+
+    def __init__(self, capacity_bytes: int) -> None:
+        if capacity_bytes <= 0:
+            raise ValueError(f"a memory budget must be positive, got {capacity_bytes}")
+        self._capacity = capacity_bytes
+        self._in_use = 0
+        self._running = 0
+        self._queue: deque[object] = deque()
+        self._changed = threading.Condition()
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    @property
+    def in_use(self) -> int:
+        """Bytes held by admitted jobs (may exceed the capacity while one oversized job runs)."""
+        with self._changed:
+            return self._in_use
+
+    @property
+    def running(self) -> int:
+        with self._changed:
+            return self._running
+
+    @property
+    def waiting(self) -> int:
+        with self._changed:
+            return len(self._queue)
+
+    @contextmanager
+    def admit(self, nbytes: int, timeout: float | None = None) -> Iterator[None]:
+        """Hold ``nbytes`` of the budget for the block; wait (up to ``timeout``) until they fit.
+
+        Raises TimeoutError if not admitted within ``timeout`` seconds; the job then leaves the
+        queue and the jobs behind it move up.
+        """
+        if nbytes < 0:
+            raise ValueError(f"cannot admit a negative size, got {nbytes}")
+        self._acquire(nbytes, timeout)
+        try:
+            yield
+        finally:
+            self._release(nbytes)
+
+    def _acquire(self, nbytes: int, timeout: float | None) -> None:
+        deadline = math.inf if timeout is None else time.monotonic() + timeout
+        ticket = object()
+        with self._changed:
+            self._queue.append(ticket)
+            try:
+                while not (self._queue[0] is ticket and self._fits(nbytes)):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError(f"{nbytes:,} bytes of memory budget not free within {timeout} s")
+                    self._changed.wait(None if remaining == math.inf else remaining)
+            except BaseException:
+                self._queue.remove(ticket)
+                self._changed.notify_all()
+                raise
+            self._queue.popleft()
+            self._in_use += nbytes
+            self._running += 1
+            self._changed.notify_all()  # the next in line may fit as well
+
+    def _release(self, nbytes: int) -> None:
+        with self._changed:
+            self._in_use -= nbytes
+            self._running -= 1
+            self._changed.notify_all()
+
+    def _fits(self, nbytes: int) -> bool:
+        return self._running == 0 or self._in_use + nbytes <= self._capacity

@@ -1,0 +1,53 @@
+"""Embedded colour profiles: converting to sRGB, because the profile itself will not travel.
+
+The output carries no metadata (see ``normalize``), so a Display P3 or Adobe RGB render would be
+shown as if it were sRGB: wrong, usually oversaturated, colours.  Converting the pixels to sRGB
+while the profile is still known keeps the colours right.  It is done on the small image, after
+resizing, where it costs a few milliseconds.
+
+A profile that cannot be read, or that describes another colour space than the pixels (an RGB
+profile on a grayscale image), is ignored rather than failing the blob: browsers do the same, and
+the pixels are still an image.
+"""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, ImageCms
+
+#: ICC colour-space signature (as Pillow reports it, trimmed) for each mode a profile can describe.
+_PROFILE_SPACE_OF_MODE = {"RGB": "RGB", "L": "GRAY", "CMYK": "CMYK", "LAB": "Lab"}
+
+
+def to_srgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, str | None]:
+    """The image converted from its embedded profile to sRGB, and a note of what happened.
+
+    Alpha is set aside and put back: it is not colour.  Grayscale stays grayscale.  The note is
+    ``None`` when there was no profile.
+    """
+    if not icc:
+        return image, None
+    alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
+    colour = image.convert(image.mode[:-1]) if alpha is not None else image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    except (OSError, ImageCms.PyCMSError, ValueError, TypeError) as exc:
+        return image, f"icc ignored (unreadable: {exc})"
+    space = source.profile.xcolor_space.strip()
+    if _PROFILE_SPACE_OF_MODE.get(colour.mode) != space:
+        return image, f"icc ignored ({space} profile on {colour.mode} pixels)"
+    try:
+        # A fresh sRGB profile per call: lcms profile handles are not meant to be shared across
+        # threads, and building the built-in sRGB profile costs microseconds.
+        srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+        transform = ImageCms.buildTransform(source, srgb, colour.mode, "RGB")
+        converted = ImageCms.applyTransform(colour, transform)
+    except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+        return image, f"icc ignored (no transform: {exc})"
+    assert converted is not None  # applyTransform returns None only when converting in place
+    if colour.mode == "L":
+        converted = converted.convert("L")
+    if alpha is not None:
+        converted.putalpha(alpha)
+    return converted, "icc->sRGB"

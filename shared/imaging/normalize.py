@@ -1,0 +1,104 @@
+"""From any accepted image to the PNG thumbnail the iTwin API stores.
+
+The order of the steps is chosen for speed and memory: decode as little as possible (JPEG DCT
+scaling), reduce before anything else touches the full frame, and do the per-pixel work (colour
+management, mode conversion, rotation) on the small image.  Only the first frame of an animation
+is used; Pillow opens there.
+
+Nothing but pixels leaves: the output image's ``info`` is emptied before encoding, so no EXIF
+(GPS positions of a photo), XMP, ICC profile, text chunk or resolution is written.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PIL import Image, ImageFile
+
+from shared.errors import ErrorCode
+from shared.imaging.encode import encode_png
+from shared.imaging.failures import image_error
+from shared.imaging.geometry import Size, draft_request, fit_within, stored_box
+from shared.imaging.icc import to_srgb
+from shared.imaging.models import ImageInfo, Thumbnail
+from shared.imaging.modes import drop_opaque_alpha, resizable_converter, straighten, to_output_mode
+from shared.imaging.orientation import apply_orientation, read_orientation
+from shared.imaging.probe import DECODE_ERRORS, open_checked
+from shared.imaging.resize import Box, downscale
+from shared.settings import ImageLimits
+
+CONTENT_TYPE = "image/png"
+
+
+def normalize(data: bytes, limits: ImageLimits) -> Thumbnail:
+    """The thumbnail to upload for ``data``: PNG, 8-bit, inside the box, under the byte limit.
+
+    Probes first (every refusal of ``probe`` applies), then decodes.  Raises ThumbnailError with
+    the detected format, size and mode in ``details``.
+    """
+    started = time.perf_counter()
+    with open_checked(data, limits) as (image, info):
+        picture, steps = _render(image, info, (limits.max_width, limits.max_height))
+    encoded, final, notes = encode_png(picture, limits.max_output_bytes, info)
+    return Thumbnail(
+        data=encoded,
+        content_type=CONTENT_TYPE,
+        width=final.width,
+        height=final.height,
+        source=info,
+        mode=final.mode,
+        seconds=time.perf_counter() - started,
+        steps=(*steps, *notes),
+    )
+
+
+def _render(image: ImageFile.ImageFile, info: ImageInfo, box: Size) -> tuple[Image.Image, list[str]]:
+    """Decode, shrink into ``box``, convert to an output mode in sRGB, orient; strip metadata."""
+    steps: list[str] = []
+    region = _draft(image, info, box, steps)
+    _decode(image, info)
+    orientation = read_orientation(image)  # again: a PNG's eXIf chunk may follow the pixels
+    icc = image.info.get("icc_profile")
+    fit = fit_within((info.width, info.height), stored_box(box, orientation))
+    picture, factor = downscale(image, fit, resizable_converter(image), region)
+    if factor > 1:
+        steps.append(f"reduce 1/{factor}")
+    picture, icc_note = to_srgb(straighten(picture), icc if isinstance(icc, bytes) else None)
+    if icc_note:
+        steps.append(icc_note)
+    picture = drop_opaque_alpha(to_output_mode(picture))
+    if orientation != 1:
+        steps.append(f"orientation {orientation}")
+    picture = apply_orientation(picture, orientation)
+    if picture is image:  # nothing to change; the source is closed when the caller's block ends
+        picture = image.copy()
+    picture.info = {}
+    return picture, steps
+
+
+def _draft(image: ImageFile.ImageFile, info: ImageInfo, box: Size, steps: list[str]) -> Box | None:
+    """Ask the JPEG decoder for a DCT-scaled decode (1/2, 1/4, 1/8) at no less than twice the final
+    size; the box is swapped for orientations 5-8 so the scale is right for the rotated result.
+    Returns the picture's region in decoded pixels, or ``None`` when nothing was drafted."""
+    if info.format != "JPEG":
+        return None
+    fit = fit_within((info.width, info.height), stored_box(box, info.orientation))
+    drafted = image.draft(None, draft_request(fit))
+    if drafted is None:
+        return None
+    _mode, region = drafted
+    scale = round(info.width / region[2])
+    if scale > 1:
+        steps.append(f"draft 1/{scale}")
+    return region
+
+
+def _decode(image: ImageFile.ImageFile, info: ImageInfo) -> None:
+    """Decode the pixels; truncation and damage become CORRUPT_IMAGE (truncated images are never
+    accepted: ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays off)."""
+    try:
+        image.load()
+    except Image.DecompressionBombError as exc:
+        raise image_error(ErrorCode.IMAGE_TOO_MANY_PIXELS, str(exc), info) from exc
+    except DECODE_ERRORS as exc:
+        raise image_error(ErrorCode.CORRUPT_IMAGE, f"the {info.format} data could not be decoded: {exc}", info) from exc

@@ -1,0 +1,192 @@
+"""Header-only inspection: what a blob is, and whether we will decode it at all.
+
+Every refusal here is cheap and happens before a single pixel is decoded or allocated: empty or
+oversized blobs, formats outside the allowlist, and images over the pixel cap (a 30000x30000 PNG
+of a few dozen bytes is refused in tens of microseconds, without allocating its 3.6 GB bitmap).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from PIL import Image, ImageFile
+
+from shared.errors import ErrorCode, ThumbnailError
+from shared.imaging.failures import image_error
+from shared.imaging.formats import allowed_formats, decoder_for, sniff
+from shared.imaging.geometry import (
+    draft_request,
+    fit_within,
+    jpeg_draft_scale,
+    reduce_factor,
+    scaled_size,
+    stored_box,
+)
+from shared.imaging.headers import gif_screen, pillow_would_object, raw_canvas
+from shared.imaging.models import ImageInfo
+from shared.imaging.orientation import read_orientation
+from shared.settings import ImageLimits
+
+#: What Pillow's decoders raise for a damaged header or stream.  MemoryError is deliberately not
+#: here: running out of memory says nothing about the file.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, TypeError, KeyError)
+
+
+def probe(data: bytes, limits: ImageLimits) -> ImageInfo:
+    """Describe the image from its header alone; raise ThumbnailError if we will not decode it."""
+    with open_checked(data, limits) as (_image, info):
+        return info
+
+
+@contextmanager
+def open_checked(data: bytes, limits: ImageLimits) -> Iterator[tuple[ImageFile.ImageFile, ImageInfo]]:
+    """The opened (not yet decoded) image and its description, after every header check.
+
+    The image is closed on exit.  ``normalize`` decodes it inside this block; ``probe`` does not.
+    """
+    check_blob_size(data, limits)
+    fmt = sniff(data)
+    decoder = decoder_for(fmt, limits, len(data))
+    assert fmt is not None  # decoder_for refuses unknown bytes
+    _check_raw_canvas(fmt, data, limits)
+    image = _open(decoder, fmt, data)
+    try:
+        known = {"format": fmt, "width": image.width, "height": image.height, "mode": image.mode, "bytes": len(data)}
+        check_pixel_cap(known, limits)  # before counting frames, which walks the whole file
+        yield image, _describe(image, fmt, data, limits)
+    finally:
+        image.close()
+
+
+def check_blob_size(data: bytes, limits: ImageLimits) -> None:
+    """EMPTY_BLOB for zero bytes, BLOB_TOO_LARGE above ``max_input_bytes`` (before any parsing)."""
+    if not data:
+        raise image_error(ErrorCode.EMPTY_BLOB, "the blob has zero bytes", bytes=0)
+    if len(data) > limits.max_input_bytes:
+        fmt = sniff(data)
+        raise image_error(
+            ErrorCode.BLOB_TOO_LARGE,
+            f"the blob has {len(data):,} bytes, more than the limit of {limits.max_input_bytes:,}",
+            format=fmt or "unknown",
+            bytes=len(data),
+            max_input_bytes=limits.max_input_bytes,
+            **_header_facts(fmt, data, limits),
+        )
+
+
+def _header_facts(fmt: str | None, data: bytes, limits: ImageLimits) -> dict[str, Any]:
+    """Width, height and mode for an error's details when the header says them cheaply, else {}.
+
+    Best effort, for a blob refused before decoding: WebP and GIF from their raw headers (their
+    decoders act on size while opening), other allowed formats by parsing the header only.
+    """
+    if fmt is None or fmt not in allowed_formats(limits):
+        return {}
+    canvas = raw_canvas(fmt, data)
+    if canvas is not None:
+        return {"width": canvas[0], "height": canvas[1]}
+    try:
+        with decoder_for(fmt, limits, len(data))(io.BytesIO(data)) as image:
+            return {"width": image.width, "height": image.height, "mode": image.mode}
+    except DECODE_ERRORS:
+        return {}
+
+
+def check_pixel_cap(known: dict[str, Any], limits: ImageLimits) -> None:
+    """IMAGE_TOO_MANY_PIXELS above our cap, or where Pillow's decoder would run its own check.
+
+    ``known`` holds the header's ``format``, ``width`` and ``height`` (and whatever else belongs in
+    the error's details).  Pillow's TIFF decoder applies Pillow's process-wide
+    ``Image.MAX_IMAGE_PIXELS`` (89.5 MP unless the process raised it) while decoding.  Refusing
+    such a TIFF here is how Pillow's DecompressionBombWarning becomes this error instead of a
+    warning, without touching Pillow's global.  (GIF's equivalent is checked from the raw header,
+    see ``_check_raw_canvas``.)
+    """
+    pixels = known["width"] * known["height"]
+    if pixels > limits.max_pixels:
+        raise _too_many_pixels(known, limits.max_pixels, "MAX_IMAGE_PIXELS")
+    if known["format"] == "TIFF" and pillow_would_object(pixels):
+        threshold = Image.MAX_IMAGE_PIXELS or 0
+        raise _too_many_pixels(known, threshold, "Pillow's TIFF decoder limit (PIL.Image.MAX_IMAGE_PIXELS)")
+
+
+def _check_raw_canvas(fmt: str, data: bytes, limits: ImageLimits) -> None:
+    """The pixel cap for decoders that allocate or check while opening (WebP, GIF).
+
+    Pillow's GIF decoder runs Pillow's own bomb check when the first frame outgrows the screen;
+    such a GIF is refused here if that check would object, so it never warns.
+    """
+    canvas = raw_canvas(fmt, data)
+    if canvas is None:
+        return
+    width, height = canvas
+    known = {"format": fmt, "width": width, "height": height, "bytes": len(data)}
+    if width * height > limits.max_pixels:
+        raise _too_many_pixels(known, limits.max_pixels, "MAX_IMAGE_PIXELS")
+    if fmt == "GIF" and canvas != gif_screen(data) and pillow_would_object(width * height):
+        threshold = Image.MAX_IMAGE_PIXELS or 0
+        raise _too_many_pixels(known, threshold, "Pillow's GIF decoder limit (PIL.Image.MAX_IMAGE_PIXELS)")
+
+
+def _too_many_pixels(known: dict[str, Any], cap: int, what: str) -> ThumbnailError:
+    width, height = known["width"], known["height"]
+    return image_error(
+        ErrorCode.IMAGE_TOO_MANY_PIXELS,
+        f"the image is {width}x{height} = {width * height:,} pixels, more than {what} ({cap:,})",
+        **known,
+        max_pixels=cap,
+    )
+
+
+def _open(decoder: type[ImageFile.ImageFile], fmt: str, data: bytes) -> ImageFile.ImageFile:
+    """Parse the header with the one allowed decoder; damage becomes CORRUPT_IMAGE."""
+    try:
+        return decoder(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise image_error(ErrorCode.IMAGE_TOO_MANY_PIXELS, str(exc), format=fmt, bytes=len(data)) from exc
+    except DECODE_ERRORS as exc:
+        raise image_error(
+            ErrorCode.CORRUPT_IMAGE, f"the {fmt} header could not be read: {exc}", format=fmt, bytes=len(data)
+        ) from exc
+
+
+def _describe(image: ImageFile.ImageFile, fmt: str, data: bytes, limits: ImageLimits) -> ImageInfo:
+    """The header's facts plus the decode plan for these limits (see ``ImageInfo``)."""
+    width, height = image.size
+    orientation = read_orientation(image)
+    fit = fit_within((width, height), stored_box((limits.max_width, limits.max_height), orientation))
+    decode_scale = jpeg_draft_scale(image.size, draft_request(fit)) if fmt == "JPEG" else 1
+    decoded = scaled_size(image.size, decode_scale)
+    return ImageInfo(
+        format=fmt,
+        width=width,
+        height=height,
+        mode=image.mode,
+        frames=_count_frames(image, fmt, data),
+        byte_size=len(data),
+        orientation=orientation,
+        decode_scale=decode_scale,
+        reduce_factor=reduce_factor(decoded, fit),
+    )
+
+
+def _count_frames(image: ImageFile.ImageFile, fmt: str, data: bytes) -> int:
+    """Frames in an animation (only the first is used).  GIF and TIFF walk their blocks to count
+    (reading block headers, decoding nothing) and return to the first frame."""
+    try:
+        frames = getattr(image, "n_frames", 1)
+    except DECODE_ERRORS as exc:
+        raise image_error(
+            ErrorCode.CORRUPT_IMAGE,
+            f"the {fmt} frame structure is damaged: {exc}",
+            format=fmt,
+            width=image.width,
+            height=image.height,
+            mode=image.mode,
+            bytes=len(data),
+        ) from exc
+    return frames if isinstance(frames, int) and frames > 0 else 1

@@ -32,13 +32,11 @@ def decode_body(content: bytes) -> Any:
         return content[:_BODY_LIMIT].decode("utf-8", "replace")
 
 
-def api_error_code(body: Any) -> str | None:
-    """``error.code`` of an iTwin error body, if the body has one."""
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and isinstance(error.get("code"), str):
-            return str(error["code"])
-    return None
+def error_field(body: Any, name: str) -> str | None:
+    """``error.{name}`` (``code``, ``message``) of an iTwin error body, if the body has one."""
+    error = body.get("error") if isinstance(body, dict) else None
+    value = error.get(name) if isinstance(error, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def failure_of(status: int, headers: Mapping[str, str], content: bytes) -> ApiFailure:
@@ -53,8 +51,8 @@ def failure_of(status: int, headers: Mapping[str, str], content: bytes) -> ApiFa
 def upload_error(status: int, headers: Mapping[str, str], content: bytes) -> ThumbnailError:
     """The error for a non-201 answer to ``PUT /imodels/{id}/thumbnail``."""
     api = failure_of(status, headers, content)
-    api_code = api_error_code(api.body)
-    message = _api_message(api.body) or f"The iTwin API answered {status}."
+    api_code = error_field(api.body, "code")
+    message = error_field(api.body, "message") or f"The iTwin API answered {status}."
     code: ErrorCode
     if status == 409:
         code = (
@@ -83,11 +81,3 @@ def token_error(status: int, headers: Mapping[str, str], content: bytes) -> Thum
             api=api,
         )
     return ThumbnailError(ErrorCode.TOKEN_SERVICE_UNAVAILABLE, f"The IMS token endpoint answered {status}.", api=api)
-
-
-def _api_message(body: Any) -> str | None:
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-    return None

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from shared.api_errors import api_error_code, decode_body, token_error, upload_error
+from shared.api_errors import decode_body, token_error, upload_error
 from shared.errors import ErrorCode, Stage, ThumbnailError
 from shared.settings import ItwinSettings
 
@@ -166,9 +166,3 @@ class ItwinClient:
                 f"{method} {url} failed: {type(exc).__name__}.",
                 stage=Stage.UPLOAD,
             ) from None
-
-
-def is_not_initialized(error: ThumbnailError) -> bool:
-    return error.code is ErrorCode.IMODEL_NOT_INITIALIZED or (
-        error.api is not None and api_error_code(error.api.body) == ErrorCode.IMODEL_NOT_INITIALIZED.value
-    )

@@ -59,12 +59,11 @@ def emulator(clock: FakeClock) -> Iterator[Emulator]:
         yield server
 
 
-@pytest.fixture
-def env(azurite: Azurite, emulator: Emulator) -> dict[str, str]:
-    """Settings for one test: its own three containers, so tests never see each other's blobs."""
+def settings_for(connection_string: str, emulator: Emulator) -> dict[str, str]:
+    """Settings with three containers of their own, so tests never see each other's blobs."""
     suffix = uuid.uuid4().hex[:10]
     return {
-        "THUMBNAILS_STORAGE": azurite.connection_string,
+        "THUMBNAILS_STORAGE": connection_string,
         "THUMBNAILS_CONTAINER": f"in-{suffix}",
         "PROCESSED_CONTAINER": f"done-{suffix}",
         "DEADLETTER_CONTAINER": f"dead-{suffix}",
@@ -73,6 +72,11 @@ def env(azurite: Azurite, emulator: Emulator) -> dict[str, str]:
         "ITWIN_CLIENT_ID": DEFAULT_CLIENT_ID,
         "ITWIN_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
     }
+
+
+@pytest.fixture
+def env(azurite: Azurite, emulator: Emulator) -> dict[str, str]:
+    return settings_for(azurite.connection_string, emulator)
 
 
 @dataclass

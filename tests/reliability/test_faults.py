@@ -1,19 +1,16 @@
 """The pipeline under faults: 429 storms, random 503s, a revoked token, a storage outage, and a load
 run through ``drain`` where every blob must be accounted for."""
 
-import uuid
-
 import pytest
 from azure.storage.blob import BlobServiceClient, LinearRetry
 
 from shared.azurite import Azurite
 from shared.drain import drain
-from shared.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from shared.outcome import Status
 from shared.pipeline import build_pipeline
 from shared.settings import load_settings
 from shared.storage import blob_service
-from tests.conftest import new_imodel, png_bytes
+from tests.conftest import new_imodel, png_bytes, settings_for
 
 SMALL = png_bytes(200, 120)
 
@@ -79,17 +76,7 @@ def own_azurite(tmp_path):
 
 
 def test_a_storage_outage_loses_nothing_once_storage_is_back(own_azurite, emulator, clock):
-    suffix = uuid.uuid4().hex[:8]
-    env = {
-        "THUMBNAILS_STORAGE": own_azurite.connection_string,
-        "THUMBNAILS_CONTAINER": f"in-{suffix}",
-        "PROCESSED_CONTAINER": f"done-{suffix}",
-        "DEADLETTER_CONTAINER": f"dead-{suffix}",
-        "ITWIN_API_URL": emulator.url,
-        "ITWIN_TOKEN_URL": emulator.token_url,
-        "ITWIN_CLIENT_ID": DEFAULT_CLIENT_ID,
-        "ITWIN_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
-    }
+    env = settings_for(own_azurite.connection_string, emulator)
     service = BlobServiceClient.from_connection_string(own_azurite.connection_string)
     for key in ("THUMBNAILS_CONTAINER", "PROCESSED_CONTAINER", "DEADLETTER_CONTAINER"):
         service.create_container(env[key])

@@ -63,6 +63,8 @@ class ErrorCode(StrEnum):
     STORAGE_UNAVAILABLE = "StorageUnavailable"
     # any stage: the host's retries are used up
     RETRIES_EXHAUSTED = "RetriesExhausted"
+    # any stage: a failure the code did not foresee (a bug, or a library's surprise)
+    INTERNAL_ERROR = "InternalError"
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,11 @@ CODES: dict[ErrorCode, CodeInfo] = {
     ),
     ErrorCode.STORAGE_UNAVAILABLE: CodeInfo(
         Stage.STORAGE, _T, "Blob storage failed or could not be reached; retried automatically."
+    ),
+    ErrorCode.INTERNAL_ERROR: CodeInfo(
+        Stage.IMAGE,
+        _T,
+        "An unexpected error (see message and the function's logs); retried, then dead-lettered. Please report it.",
     ),
     ErrorCode.RETRIES_EXHAUSTED: CodeInfo(
         Stage.UPLOAD, _P, "Every delivery attempt failed transiently; lastError says why. Fix it, then redrive."

@@ -8,6 +8,7 @@ module only sequences them and does the I/O through what it was handed.
 from __future__ import annotations
 
 import contextlib
+import logging
 import random as _random
 import time
 from collections.abc import Callable, Iterator
@@ -21,9 +22,10 @@ from azure.storage.blob import BlobClient, BlobProperties, BlobServiceClient
 
 from shared import storage
 from shared.dispose import Disposer, iso
-from shared.errors import ErrorCode, ErrorSummary, ThumbnailError
+from shared.errors import ErrorCode, ErrorSummary, Stage, ThumbnailError
 from shared.imaging import MemoryBudget, Thumbnail, estimate_decode_bytes, normalize, probe
 from shared.itwin import ItwinClient, TokenProvider, UploadReceipt, new_session
+from shared.log import LOGGER_NAME
 from shared.outcome import Outcome, Status
 from shared.paths import BlobRef, parse_blob_path
 from shared.retry import Attempts, RetryPolicy, call_with_retries
@@ -31,6 +33,17 @@ from shared.settings import Settings
 
 #: Metadata the pipeline keeps on a source blob between delivery attempts.
 ATTEMPTS_METADATA = "thumbnaildrop_attempts"
+
+#: The payload's stage for each timed step of a run.
+_STAGE_OF = {
+    "read": Stage.READ,
+    "path": Stage.PATH,
+    "image": Stage.IMAGE,
+    "upload": Stage.UPLOAD,
+    "dispose": Stage.STORAGE,
+}
+
+logger = logging.getLogger(LOGGER_NAME)
 
 
 def utcnow() -> datetime:
@@ -104,12 +117,24 @@ class _Run:
         self.original: bytes | None = None
         self.image: dict[str, Any] | None = None
         self.attempts = Attempts()
+        self.stage = "read"
 
     def execute(self) -> Outcome:
         try:
             self._handle()
         except ThumbnailError as error:
             self._fail(error)
+        except Exception as exc:
+            # A surprise is treated as transient: retried, and dead-lettered with its message once
+            # the attempts run out, so even a bug never loses a blob or stops a drain.
+            logger.exception("unexpected error handling %s", self.path)
+            self._fail(
+                ThumbnailError(
+                    ErrorCode.INTERNAL_ERROR,
+                    f"{type(exc).__name__}: {str(exc)[:500]}",
+                    stage=_STAGE_OF.get(self.stage, Stage.STORAGE),
+                )
+            )
         return self.outcome
 
     def give_up(self) -> Outcome:
@@ -135,6 +160,7 @@ class _Run:
 
     @contextmanager
     def _stage(self, name: str) -> Iterator[None]:
+        self.stage = name
         started = self.p.clock()
         try:
             yield

@@ -257,3 +257,32 @@ def test_neither_the_secret_nor_a_token_reaches_a_log(pipeline, containers, emul
     assert account_key not in text
     for name in containers.names(containers.deadletter):
         assert token not in containers.read(containers.deadletter, name).decode("latin-1")
+
+
+def test_an_unforeseen_error_is_retried_then_dead_lettered_never_lost(env, clock, containers, emulator):
+    from requests.adapters import HTTPAdapter
+
+    from shared.itwin import new_session
+    from shared.pipeline import build_pipeline
+    from shared.settings import load_settings
+
+    class Surprise(HTTPAdapter):
+        def send(self, request, *args, **kwargs):
+            raise RuntimeError("a library surprise")
+
+    session = new_session()
+    session.mount("http://", Surprise())
+    pipeline = build_pipeline(load_settings(env), session=session, clock=clock, sleep=clock.sleep, now=clock.now)
+    imodel = new_imodel()
+    blob = drop(containers, f"{imodel}/render.png", png_bytes(300, 200))
+
+    outcomes = [pipeline.process(blob) for _ in range(pipeline.settings.retry.max_delivery_attempts)]
+
+    assert outcomes[0].status is Status.RETRY
+    assert outcomes[0].code == "InternalError"
+    assert outcomes[0].stage == "upload"
+    assert outcomes[-1].status is Status.DEADLETTERED
+    payload = payload_of(containers, f"{imodel}/render.png")
+    assert payload["code"] == "RetriesExhausted"
+    assert payload["lastError"]["code"] == "InternalError"
+    assert "RuntimeError: a library surprise" in payload["lastError"]["message"]

@@ -219,10 +219,15 @@ def _deadletter_redrive(args: argparse.Namespace, env: dict[str, str]) -> int:
     if args.blob:
         wanted = {letters.name_of(name) for name in args.blob}
         entries = [entry for entry in entries if entry.blob in wanted]
+    failed = 0
     for entry in entries:
-        print(f"redriven     {entry.blob} ({entry.code}) -> {letters.redrive(entry)}")
-    print(f"{len(entries)} redriven")
-    return EXIT_OK
+        try:
+            print(f"redriven     {entry.blob} ({entry.code}) -> {letters.redrive(entry)}")
+        except (FileExistsError, FileNotFoundError) as problem:
+            failed += 1
+            print(f"not redriven {entry.blob}: {problem}", file=sys.stderr)
+    print(f"{len(entries) - failed} redriven" + (f", {failed} not" if failed else ""))
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _poison_sweep(args: argparse.Namespace, env: dict[str, str]) -> int:

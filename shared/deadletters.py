@@ -7,16 +7,14 @@ trail; never re-listed as dead-letters).
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobClient, BlobServiceClient
 
 from shared import storage
 from shared.payload import PAYLOAD_SUFFIX, payload_name
@@ -100,18 +98,26 @@ class DeadLetters:
             "write the audit copy", lambda: audit.upload_blob(json.dumps(entry.payload, indent=2), overwrite=True)
         )
         target = self._incoming.get_blob_client(entry.blob)
-        storage.storage_call(
-            f"write {self._incoming.container_name}/{entry.blob}",
-            lambda: target.upload_blob(
-                data, overwrite=True, content_settings=original_props.content_settings, metadata={}
-            ),
-        )
+        try:
+            storage.storage_call(
+                f"write {self._incoming.container_name}/{entry.blob}",
+                lambda: target.upload_blob(
+                    data, overwrite=False, content_settings=original_props.content_settings, metadata={}
+                ),
+            )
+        except ResourceExistsError:
+            if _same_bytes(target, data):
+                pass  # an earlier redrive got this far: finish it
+            else:
+                raise FileExistsError(
+                    f"{self._incoming.container_name}/{entry.blob} exists (a newer drop?): not overwritten; "
+                    "let it be processed or move it, then redrive again"
+                ) from None
         for client, props in ((payload, payload_props), (original, original_props)):
             if props is None:
                 continue
             # Gone already, or re-written by a newer failure: keep that one.
-            with contextlib.suppress(ResourceNotFoundError, ResourceModifiedError):
-                client.delete_blob(etag=props.etag, match_condition=MatchConditions.IfNotModified)
+            storage.delete_if_unchanged(client, props.etag)
         return f"{self._incoming.container_name}/{entry.blob}"
 
     def name_of(self, blob: str) -> str:
@@ -119,3 +125,9 @@ class DeadLetters:
         prefix = self._container.container_name + "/"
         name = blob[len(prefix) :] if blob.startswith(prefix) else blob
         return name[: -len(PAYLOAD_SUFFIX)] if name.endswith(PAYLOAD_SUFFIX) else name
+
+
+def _same_bytes(blob: BlobClient, data: bytes) -> bool:
+    props = storage.properties_or_none(blob)
+    stored = props.content_settings.content_md5 if props is not None else None
+    return stored is not None and bytes(stored) == storage.content_md5(data)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +24,7 @@ from shared import storage
 from shared.errors import ThumbnailError
 from shared.imaging import Thumbnail
 from shared.itwin import UploadReceipt
+from shared.log import LOGGER_NAME
 from shared.payload import deadletter_payload, encode, payload_name
 from shared.settings import Settings
 
@@ -31,6 +34,15 @@ LEASE_SECONDS = 60
 #: Per-iModel marker in the processed container: the creation time of the newest upload.
 LATEST_PREFIX = "_latest/"
 LATEST_METADATA = "source_created"
+
+
+logger = logging.getLogger(LOGGER_NAME)
+
+
+@dataclass(frozen=True)
+class LatestUpload:
+    created: str  # the source blob's creation time, ISO UTC
+    blob: str  # its name inside the incoming (and processed) container
 
 
 def iso(moment: datetime) -> str:
@@ -101,6 +113,10 @@ class Disposer:
             data=original, size=len(original), content_type=props.content_settings.content_type, metadata=metadata
         )
         with self._claim(source, props.etag) as lease:
+            if lease is None and self._newer_archived(destination, metadata["source_created"]):
+                # The source was replaced and the newer version already archived at this path:
+                # keep that one (the user's own overwrite replaced our version's bytes).
+                return f"{container}/{source.blob_name}"
             storage.write_copy(source, props.etag, destination, copy)
             if superseded_by is None:
                 self._drop_deadletter_of(source.blob_name, props.etag)
@@ -116,9 +132,12 @@ class Disposer:
             payload = storage.storage_call("check the dead-letter", lambda: payload_blob.download_blob().readall())
         except ResourceNotFoundError:
             return
-        with contextlib.suppress(ValueError):
-            if json.loads(payload).get("etag") != etag:
-                return
+        try:
+            meta = json.loads(payload)
+        except ValueError:
+            return  # unreadable: not provably ours, so not ours to delete
+        if not isinstance(meta, dict) or meta.get("etag") != etag:
+            return
         for name in (blob_name, payload_name(blob_name)):
             with contextlib.suppress(ResourceNotFoundError):
                 storage.storage_call("remove a stale dead-letter", container.get_blob_client(name).delete_blob)
@@ -179,6 +198,11 @@ class Disposer:
             storage.delete_if_unchanged(source, props.etag, lease)
         return f"{container}/{source.blob_name}"
 
+    @staticmethod
+    def _newer_archived(destination: BlobClient, created: str) -> bool:
+        props = storage.properties_or_none(destination)
+        return props is not None and (props.metadata or {}).get("source_created", "") > created
+
     def _archived(self, blob_name: str, etag: str) -> bool:
         archived = self._blobs.get_blob_client(self._settings.processed_container, blob_name)
         props = storage.properties_or_none(archived)
@@ -186,11 +210,24 @@ class Disposer:
 
     # -- newest upload per iModel -------------------------------------------------------------------
 
-    def latest_upload(self, imodel_id: str) -> str | None:
-        """Creation time (ISO, UTC) of the newest source uploaded for this iModel, if any."""
+    def latest_upload(self, imodel_id: str) -> LatestUpload | None:
+        """The newest source uploaded for this iModel (creation time, ISO UTC, and blob), if any."""
         marker = self._blobs.get_blob_client(self._settings.processed_container, LATEST_PREFIX + imodel_id)
         props = storage.properties_or_none(marker)
-        return None if props is None else (props.metadata or {}).get(LATEST_METADATA)
+        metadata = (props.metadata or {}) if props is not None else {}
+        if LATEST_METADATA not in metadata:
+            return None
+        return LatestUpload(created=metadata[LATEST_METADATA], blob=metadata.get("blob", ""))
+
+    def find_original(self, blob_name: str) -> bytes | None:
+        """An original by name: archived in the processed container, or still in the incoming one."""
+        for container in (self._settings.processed_container, self._settings.incoming_container):
+            blob = self._blobs.get_blob_client(container, blob_name)
+            props = storage.properties_or_none(blob)
+            data = storage.download(blob, props.etag) if props is not None else None
+            if data is not None:
+                return data
+        return None
 
     def record_upload(self, imodel_id: str, created: str, blob_name: str) -> None:
         """Move the marker forward (never back), with optimistic concurrency on its ETag."""
@@ -211,6 +248,7 @@ class Disposer:
                 return
             except (ResourceExistsError, ResourceModifiedError):
                 continue  # someone moved it meanwhile: look again
+        logger.warning("the newest-upload marker of %s kept changing; not moved to %s", imodel_id, created)
 
 
 def _move_marker(marker: BlobClient, metadata: dict[str, str], etag: str) -> None:

@@ -185,24 +185,17 @@ class _Run:
             self._settle(Status.SKIPPED, message="The blob changed or vanished while being read; its newer event wins.")
             return
         created = iso(self.props.creation_time) if self.props.creation_time else ""
-        newer = self.p.disposer.latest_upload(ref.imodel_id)
-        if newer is not None and created and created < newer:
-            with self._stage("dispose"):
-                destination = self.p.disposer.archive(
-                    self.blob, self.props, self.original, thumbnail=None, receipt=None, superseded_by=newer
-                )
-            self._settle(
-                Status.SUPERSEDED,
-                destination=destination,
-                message=f"A newer image (created {newer}) was already uploaded for this iModel; archived unsent.",
-            )
-            return
         with self._stage("image"):
             thumbnail = self._normalize(self.original)
+        # Checked as late as possible, right before sending: a newer image may have been uploaded
+        # for this iModel, or this very blob replaced, while we were decoding.
+        if self._superseded(ref, created) or self._replaced():
+            return
         with self._stage("upload"):
-            receipt = self._upload(ref, thumbnail)
+            receipt = self._upload(ref, thumbnail.data, thumbnail.content_type)
             if created:
                 self.p.disposer.record_upload(ref.imodel_id, created, self.blob.blob_name)
+                self._restore_if_overtaken(ref, created)
         self.outcome.api_status = receipt.status
         self.outcome.correlation_id = receipt.correlation_id
         with self._stage("dispose"):
@@ -210,6 +203,47 @@ class _Run:
                 self.blob, self.props, self.original, thumbnail=thumbnail, receipt=receipt
             )
         self._settle(Status.UPLOADED, destination=destination)
+
+    def _superseded(self, ref: BlobRef, created: str) -> bool:
+        """Archive unsent when a newer image of this iModel was uploaded already."""
+        assert self.props is not None
+        assert self.original is not None
+        latest = self.p.disposer.latest_upload(ref.imodel_id)
+        if latest is None or not created or created >= latest.created:
+            return False
+        with self._stage("dispose"):
+            destination = self.p.disposer.archive(
+                self.blob, self.props, self.original, thumbnail=None, receipt=None, superseded_by=latest.created
+            )
+        self._settle(
+            Status.SUPERSEDED,
+            destination=destination,
+            message=f"{latest.blob} (created {latest.created}) was already uploaded for this iModel; archived unsent.",
+        )
+        return True
+
+    def _replaced(self) -> bool:
+        """True (and skipped) when the blob was deleted or overwritten since we read it."""
+        assert self.props is not None
+        now = storage.properties_or_none(self.blob)
+        if now is not None and now.etag == self.props.etag:
+            return False
+        self._settle(Status.SKIPPED, message="The blob was replaced or removed while being processed; not sent.")
+        return True
+
+    def _restore_if_overtaken(self, ref: BlobRef, created: str) -> None:
+        """If a newer image's upload finished while ours was in flight, ours may have landed last:
+        send the newer one again so the iModel keeps its newest thumbnail."""
+        latest = self.p.disposer.latest_upload(ref.imodel_id)
+        if latest is None or latest.created <= created:
+            return
+        newer = self.p.disposer.find_original(latest.blob)
+        if newer is None:
+            logger.warning("%s was overtaken by %s, whose original is gone", self.path, latest.blob)
+            return
+        thumbnail = normalize(newer, self.p.settings.image)
+        self._upload(ref, thumbnail.data, thumbnail.content_type)
+        self.outcome.message = f"A newer image, {latest.blob}, finished first; it was sent again to stay current."
 
     def _delivery_attempt(self) -> int:
         assert self.props is not None
@@ -239,19 +273,14 @@ class _Run:
         self.outcome.source_image = self.image
         with self.p.budget.admit(estimate_decode_bytes(info)):
             thumbnail = normalize(data, limits)
-        self.outcome.output_image = {
-            "format": "PNG",
-            "width": thumbnail.width,
-            "height": thumbnail.height,
-            "mode": thumbnail.mode,
-            "bytes": len(thumbnail.data),
-        }
+        output = thumbnail.report()["output"]
+        self.outcome.output_image = dict(output) if isinstance(output, dict) else None
         return thumbnail
 
-    def _upload(self, ref: BlobRef, thumbnail: Thumbnail) -> UploadReceipt:
+    def _upload(self, ref: BlobRef, data: bytes, content_type: str) -> UploadReceipt:
         try:
             return call_with_retries(
-                lambda: self.p.itwin.put_thumbnail(ref.imodel_id, thumbnail.data, thumbnail.content_type),
+                lambda: self.p.itwin.put_thumbnail(ref.imodel_id, data, content_type),
                 self.p.retry_policy,
                 clock=self.p.clock,
                 sleep=self.p.sleep,

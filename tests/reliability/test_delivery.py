@@ -9,13 +9,17 @@ from datetime import timedelta
 import pytest
 from azure.storage.blob import BlobBlock
 from azure.storage.queue import QueueServiceClient
+from requests.adapters import HTTPAdapter
 
 from shared.deadletters import AUDIT_PREFIX, DeadLetters
-from shared.dispose import LATEST_PREFIX, etag_text
+from shared.dispose import LATEST_PREFIX, LatestUpload, etag_text
+from shared.imaging import normalize
+from shared.itwin import new_session
 from shared.outcome import Status
 from shared.pipeline import ATTEMPTS_METADATA, build_pipeline
 from shared.poison import POISON_QUEUE, parse_poison_message, poison_queue, sweep
 from shared.settings import load_settings
+from shared.storage import blob_service
 from tests.conftest import new_imodel, png_bytes
 
 
@@ -133,9 +137,9 @@ def test_the_newest_upload_marker_only_moves_forward(pipeline, containers):
     imodel = new_imodel()
     pipeline.disposer.record_upload(imodel, "2026-01-02T00:00:00Z", "b")
     pipeline.disposer.record_upload(imodel, "2026-01-01T00:00:00Z", "a")
-    assert pipeline.disposer.latest_upload(imodel) == "2026-01-02T00:00:00Z"
+    assert pipeline.disposer.latest_upload(imodel) == LatestUpload("2026-01-02T00:00:00Z", "b")
     pipeline.disposer.record_upload(imodel, "2026-01-03T00:00:00Z", "c")
-    assert pipeline.disposer.latest_upload(imodel) == "2026-01-03T00:00:00Z"
+    assert pipeline.disposer.latest_upload(imodel) == LatestUpload("2026-01-03T00:00:00Z", "c")
 
 
 def test_an_uncommitted_upload_is_ignored_until_committed(pipeline, containers, emulator):
@@ -242,3 +246,104 @@ def test_redrive_puts_the_original_back_and_keeps_the_payload_in_an_audit_trail(
     assert letters.list() == []
 
     assert pipeline.process(containers.incoming.get_blob_client(name)).status is Status.UPLOADED
+
+
+def test_an_upload_overtaken_by_a_newer_one_sends_the_newer_again(env, containers, emulator, clock):
+    """Older and newer renders of one iModel in flight together; the newer's upload finishes while
+    the older's PUT is on the wire, so the older lands last. The older worker notices and re-sends."""
+    imodel = new_imodel()
+    newer_name, older_name = f"{imodel}/newer.png", f"{imodel}/older.png"
+    newer_original = png_bytes(500, 300, color=(200, 30, 30))
+    containers.processed.upload_blob(newer_name, newer_original)  # the newer one, already archived
+    containers.incoming.upload_blob(older_name, png_bytes(500, 300, color=(30, 30, 200)))
+    future = (clock.wall + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    marker = containers.processed.get_blob_client(LATEST_PREFIX + imodel)
+
+    class NewerFinishesMeanwhile(HTTPAdapter):
+        def send(self, request, *args, **kwargs):
+            if request.method == "PUT" and not marker.exists():
+                marker.upload_blob(b"", metadata={"source_created": future, "blob": newer_name})
+            return super().send(request, *args, **kwargs)
+
+    session = new_session()
+    session.mount("http://", NewerFinishesMeanwhile())
+    pipeline = build_pipeline(load_settings(env), session=session, clock=clock, sleep=clock.sleep, now=clock.now)
+
+    outcome = pipeline.process(containers.incoming.get_blob_client(older_name))
+
+    assert outcome.status is Status.UPLOADED
+    assert "sent again" in outcome.message
+    sent = emulator.state.uploads[imodel]
+    assert len(sent) == 2
+    expected = normalize(newer_original, pipeline.settings.image).data
+    assert sent[-1].data == expected != sent[0].data
+
+
+def test_a_blob_replaced_while_being_decoded_is_not_sent(env, containers, emulator, clock):
+    imodel = new_imodel()
+    name = f"{imodel}/render.png"
+    containers.incoming.upload_blob(name, png_bytes(300, 200))
+    replaced = []
+
+    def replace_on_marker_read(request):
+        # The marker is read just before sending: overwrite the blob at that moment.
+        if LATEST_PREFIX in request.http_request.url and not replaced:
+            replaced.append(True)
+            containers.incoming.upload_blob(name, png_bytes(310, 200), overwrite=True)
+
+    settings = load_settings(env)
+    blobs = blob_service(settings.storage, raw_request_hook=replace_on_marker_read)
+    pipeline = build_pipeline(settings, blobs=blobs, clock=clock, sleep=clock.sleep, now=clock.now)
+
+    outcome = pipeline.process(blobs.get_blob_client(containers.incoming.container_name, name))
+
+    assert replaced
+    assert outcome.status is Status.SKIPPED
+    assert emulator.state.put_total == 0
+    assert containers.names(containers.incoming) == [name]  # the newer version waits for its own event
+
+
+def test_archiving_never_overwrites_a_newer_version_of_the_same_path(pipeline, containers):
+    name = f"{new_imodel()}/render.png"
+    blob = containers.incoming.get_blob_client(name)
+    blob.upload_blob(png_bytes(300, 200))
+    old_props = blob.get_blob_properties()
+    old_bytes = blob.download_blob().readall()
+    blob.delete_blob()  # replaced and fully handled meanwhile:
+    containers.processed.upload_blob(name, b"newer", metadata={"source_created": "2999-01-01T00:00:00Z"})
+
+    pipeline.disposer.archive(blob, old_props, old_bytes, thumbnail=None, receipt=None)
+
+    assert containers.read(containers.processed, name) == b"newer"
+
+
+def test_an_unreadable_dead_letter_payload_is_never_deleted_as_stale(pipeline, containers, emulator):
+    imodel = new_imodel()
+    name = f"{imodel}/render.png"
+    containers.deadletter.upload_blob(name, b"someone's original")
+    containers.deadletter.upload_blob(name + ".error.json", b"{not json")
+    containers.incoming.upload_blob(name, png_bytes(300, 200))
+
+    assert pipeline.process(containers.incoming.get_blob_client(name)).status is Status.UPLOADED
+    assert containers.names(containers.deadletter) == [name, name + ".error.json"]
+
+
+def test_redrive_never_overwrites_a_newer_drop_and_finishes_a_half_done_redrive(pipeline, containers, emulator, clock):
+    imodel = new_imodel()
+    emulator.state.forbid(imodel)
+    name = f"{imodel}/render.png"
+    original = png_bytes(300, 200)
+    containers.incoming.upload_blob(name, original)
+    pipeline.process(containers.incoming.get_blob_client(name))
+    letters = DeadLetters(pipeline.blobs, pipeline.settings, clock.now)
+    (entry,) = letters.list()
+
+    containers.incoming.upload_blob(name, b"a newer drop")
+    with pytest.raises(FileExistsError):
+        letters.redrive(entry)
+    assert containers.read(containers.incoming, name) == b"a newer drop"
+    assert letters.list() != []
+
+    containers.incoming.get_blob_client(name).upload_blob(original, overwrite=True)  # as a crashed redrive left it
+    letters.redrive(entry)
+    assert letters.list() == []

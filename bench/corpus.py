@@ -22,7 +22,13 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageMath
 
+from shared.imaging.encode import save_png
+
 CORPUS_VERSION = 1
+
+#: zlib's default level, which is what Pillow writes when not told otherwise: the files are the
+#: ones a renderer's default export would give (and the cached corpus stays byte-identical).
+PNG_LEVEL = 6
 
 K8 = (7680, 4320)
 K16 = (15360, 8640)
@@ -95,11 +101,11 @@ def jpeg(size: tuple[int, int], orientation: int | None = None) -> bytes:
     exif = Image.Exif()
     if orientation is not None:
         exif[0x0112] = orientation
-    return _save(image, "JPEG", quality=90, exif=exif.tobytes())
+    return encode(image, "JPEG", quality=90, exif=exif.tobytes())
 
 
 def png_rgb(size: tuple[int, int]) -> bytes:
-    return _save(render_scene(size), "PNG")
+    return save_png(render_scene(size), PNG_LEVEL)
 
 
 def png_rgba(size: tuple[int, int]) -> bytes:
@@ -107,14 +113,14 @@ def png_rgba(size: tuple[int, int]) -> bytes:
     image = render_scene(size)
     alpha = Image.radial_gradient("L").resize(size).point(lambda v: 255 if v < 128 else 255 - (v - 128) * 2)
     image.putalpha(alpha)
-    return _save(image, "PNG")
+    return save_png(image, PNG_LEVEL)
 
 
 def png_gray16(size: tuple[int, int]) -> bytes:
     """A 16-bit grayscale PNG (Pillow mode I;16), e.g. a depth or luminance pass."""
     gray = render_scene(size).convert("L").convert("I")
     fine = Image.frombytes("L", size, random.Random(3).randbytes(size[0] * size[1])).convert("I")
-    return _save(_add(gray.point(lambda v: v * 256), fine).convert("I;16"), "PNG")
+    return save_png(_add(gray.point(lambda v: v * 256), fine).convert("I;16"), PNG_LEVEL)
 
 
 def png_rgb16(size: tuple[int, int]) -> bytes:
@@ -139,7 +145,7 @@ def png_rgb16(size: tuple[int, int]) -> bytes:
         idat += compressor.compress(view[row * stride : (row + 1) * stride])
     idat += compressor.flush()
     header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", bytes(idat)) + _chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", bytes(idat)) + png_chunk(b"IEND", b"")
 
 
 def _add(image: Image.Image, other: Image.Image) -> Image.Image:
@@ -148,11 +154,15 @@ def _add(image: Image.Image, other: Image.Image) -> Image.Image:
     return result
 
 
-def _chunk(kind: bytes, payload: bytes) -> bytes:
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    """One PNG chunk: length, type, payload, CRC.  For PNGs Pillow cannot write (16-bit colour);
+    the image tests build their hand-made PNGs with it too."""
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
-def _save(image: Image.Image, fmt: str, **params: object) -> bytes:
+def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
+    """The image saved as ``fmt`` with Pillow's ``params``: for the formats production never writes
+    (PNG goes through ``shared.imaging.encode.save_png``).  The image tests use it as well."""
     buffer = io.BytesIO()
     image.save(buffer, fmt, **params)
     return buffer.getvalue()

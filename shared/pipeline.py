@@ -272,7 +272,7 @@ class _Run:
         self.image = info.as_dict()
         self.outcome.source_image = self.image
         with self.p.budget.admit(estimate_decode_bytes(info)):
-            thumbnail = normalize(data, limits)
+            thumbnail = normalize(data, limits, info)
         output = thumbnail.report()["output"]
         self.outcome.output_image = dict(output) if isinstance(output, dict) else None
         return thumbnail

@@ -41,7 +41,7 @@ def handle(state: State, method: str, path: str, body: bytes) -> Reply:
         if unexpected:
             raise AdminError(f"unexpected keys {unexpected}; {name} takes {sorted(keys)}")
         action(state, parsed)
-    except (AdminError, ValueError) as error:
+    except ValueError as error:  # AdminError, or a knob refusing its value
         return _error(400, "InvalidEmulatorRequest", str(error))
     return Reply(status=204)
 
@@ -50,12 +50,18 @@ def _parse(body: bytes) -> _Body:
     if not body.strip():
         return {}
     try:
-        parsed = json.loads(body)
+        parsed = json.loads(body, parse_constant=_refuse_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise AdminError(f"body is not JSON: {error}") from None
     if not isinstance(parsed, dict):
         raise AdminError("body must be a JSON object")
     return parsed
+
+
+def _refuse_constant(name: str) -> float:
+    """``Infinity``, ``-Infinity`` and ``NaN`` are not JSON, though Python's parser takes them; no knob
+    has a use for them (``latency: Infinity`` would break every later request)."""
+    raise AdminError(f"{name} is not a number the emulator accepts: use a finite value")
 
 
 def _error(status: int, code: str, message: str) -> Reply:

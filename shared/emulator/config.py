@@ -7,6 +7,7 @@ The same settings can be changed later on a running emulator (``Emulator.state``
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,12 +17,16 @@ from shared.emulator.contract import TOKEN_TTL_SECONDS
 DEFAULT_CLIENT_ID = "local-client"
 DEFAULT_CLIENT_SECRET = "local-secret"  # noqa: S105 - a well-known local credential, like Azurite's key
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
 def is_guid(value: str) -> bool:
-    """True for the canonical 8-4-4-4-12 form an iModel id takes (any letter case)."""
-    return _GUID.match(value) is not None
+    """True for the canonical 8-4-4-4-12 form an iModel id takes (any letter case).
+
+    ``fullmatch``, not ``match`` with ``$``: ``$`` also matches before a trailing newline, and
+    ``<guid>%0A`` in a URL must be an unknown iModel, as for the real API.
+    """
+    return _GUID.fullmatch(value) is not None
 
 
 def normalize_id(value: str) -> str:
@@ -89,12 +94,24 @@ class EmulatorConfig:
             raise ValueError(f"rate_limit_per_minute must be at least 1, got {self.rate_limit_per_minute}")
         if self.initialize_after_attempts is not None and self.initialize_after_attempts < 0:
             raise ValueError("initialize_after_attempts must not be negative")
-        if self.initialize_after_seconds is not None and self.initialize_after_seconds < 0:
-            raise ValueError("initialize_after_seconds must not be negative")
-        if self.random_retry_after < 0 or self.latency_seconds < 0:
-            raise ValueError("random_retry_after and latency_seconds must not be negative")
+        if self.initialize_after_seconds is not None:
+            check_seconds("initialize_after_seconds", self.initialize_after_seconds)
+        check_seconds("latency_seconds", self.latency_seconds)
+        if self.random_retry_after < 0:
+            raise ValueError("random_retry_after must not be negative")
 
 
 def check_probability(name: str, value: float) -> None:
+    """ValueError unless ``value`` is a probability (NaN fails the comparison, so it is refused)."""
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be between 0 and 1, got {value}")
+
+
+def check_seconds(name: str, value: float) -> None:
+    """ValueError unless ``value`` is a finite, non-negative duration.
+
+    Infinity would be accepted by a plain ``< 0`` check and then break every request (a wait of
+    ``inf`` seconds raises OverflowError); NaN compares false with everything.
+    """
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number of seconds, at least 0, got {value}")

@@ -35,9 +35,9 @@ _ACCESS_ERRORS = {
 def put_thumbnail(state: State, request: Request, imodel_id: str) -> Reply:
     """Answer one upload (the caller holds ``state.lock``)."""
     state.count_put(imodel_id)
-    refused = _gate(state, request, imodel_id, is_put=True)
-    if refused is not None:
-        return refused
+    gate = _gate(state, request, imodel_id, is_put=True)
+    if isinstance(gate, Reply):
+        return gate
     if request.body_length > contract.MAX_THUMBNAIL_BYTES:
         return json_reply(413, contract.REQUEST_TOO_LARGE)
     declared = media_type(request.header("content-type") or "")
@@ -77,17 +77,17 @@ def get_thumbnail(state: State, request: Request, imodel_id: str) -> Reply:
 
 def get_imodel(state: State, request: Request, imodel_id: str) -> Reply:
     """Just enough of the iModel to check access (the CLI's ``doctor``)."""
-    refused = _gate(state, request, imodel_id, is_put=False)
-    if refused is not None:
-        return refused
+    gate = _gate(state, request, imodel_id, is_put=False)
+    if isinstance(gate, Reply):
+        return gate
     key = normalize_id(imodel_id)
-    access = state.access(imodel_id, attempt=False)
-    body = {"iModel": {"id": key, "displayName": f"Local iModel {key[:8]}", "state": access.value}}
+    body = {"iModel": {"id": key, "displayName": f"Local iModel {key[:8]}", "state": gate.value}}
     return json_reply(200, body)
 
 
-def _gate(state: State, request: Request, imodel_id: str, *, is_put: bool) -> Reply | None:
-    """Steps 1-4 of the module docstring: the answer if the request stops here, else None."""
+def _gate(state: State, request: Request, imodel_id: str, *, is_put: bool) -> Reply | Access:
+    """Steps 1-4 of the module docstring: the answer if the request stops here, else the iModel's
+    access (asked once: for a PUT, asking uses up a not-initialized attempt)."""
     fault = state.take_api_fault(is_put)
     if fault is not None:
         if fault.drop:
@@ -113,4 +113,4 @@ def _gate(state: State, request: Request, imodel_id: str, *, is_put: bool) -> Re
         return json_reply(status, body)
     if access is Access.NOT_INITIALIZED and is_put:
         return json_reply(409, contract.IMODEL_NOT_INITIALIZED)
-    return None
+    return access

@@ -29,8 +29,8 @@ KEEP_BYTES = contract.MAX_THUMBNAIL_BYTES + 1
 #: healthy connection; past it the emulator answers and closes the connection instead.
 DRAIN_LIMIT = 64 * 1024 * 1024
 
-_THUMBNAIL = re.compile(r"^/imodels/([^/]+)/thumbnail$")
-_IMODEL = re.compile(r"^/imodels/([^/]+)$")
+_THUMBNAIL = re.compile(r"/imodels/([^/]+)/thumbnail")
+_IMODEL = re.compile(r"/imodels/([^/]+)")
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
@@ -84,24 +84,6 @@ class Handler(BaseHTTPRequestHandler):
         self.server.track(self.connection, False)
         super().finish()
 
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
-    def do_HEAD(self) -> None:
-        self._serve()
-
     def version_string(self) -> str:
         return self.server_version
 
@@ -144,6 +126,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._write(reply, correlation_id)
+
+    # Every method goes through the same routing; the router answers 405 where a method does not apply.
+    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _serve
 
     def _write(self, reply: Reply, correlation_id: str) -> None:
         self.send_response(reply.status)
@@ -218,7 +203,7 @@ def route(state: State, request: Request) -> Reply:
     method, path = request.method, request.path
     if path == "/connect/token":
         return ims.token(state, request) if method == "POST" else json_reply(405, contract.METHOD_NOT_ALLOWED)
-    match = _THUMBNAIL.match(path)
+    match = _THUMBNAIL.fullmatch(path)
     if match:
         imodel_id = unquote(match.group(1))
         if method == "PUT":
@@ -226,7 +211,7 @@ def route(state: State, request: Request) -> Reply:
         if method == "GET":
             return imodels.get_thumbnail(state, request, imodel_id)
         return json_reply(405, contract.METHOD_NOT_ALLOWED)
-    match = _IMODEL.match(path)
+    match = _IMODEL.fullmatch(path)
     if match:
         if method == "GET":
             return imodels.get_imodel(state, request, unquote(match.group(1)))

@@ -20,9 +20,9 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from shared.emulator.config import EmulatorConfig, check_probability, is_guid, normalize_id
+from shared.emulator.config import EmulatorConfig, check_probability, check_seconds, is_guid, normalize_id
 from shared.emulator.contract import SERVER_ERRORS
 
 #: The sliding window of the per-client rate limit.
@@ -68,6 +68,49 @@ class ServerFault:
     status: int = 0
     retry_after: int | None = None
     drop: bool = False
+
+
+_T = TypeVar("_T")
+
+
+@dataclass
+class _Run(Generic[_T]):
+    item: _T
+    remaining: int
+
+
+class _Repeats(Generic[_T]):
+    """A first-in, first-out queue of items, each to be served ``count`` times.
+
+    An item queued ``count`` times is stored once with its count, so ``fail_next(503, count=10**9)``
+    costs one entry, not a billion (built under the lock every handler waits for).
+    """
+
+    def __init__(self) -> None:
+        self._runs: deque[_Run[_T]] = deque()
+
+    def add(self, item: _T, count: int) -> None:
+        if self._runs and self._runs[-1].item == item:
+            self._runs[-1].remaining += count
+        else:
+            self._runs.append(_Run(item, count))
+
+    def take(self) -> _T | None:
+        """The next item, used up once; None when nothing is queued."""
+        if not self._runs:
+            return None
+        run = self._runs[0]
+        run.remaining -= 1
+        if run.remaining == 0:
+            self._runs.popleft()
+        return run.item
+
+    def runs(self) -> list[tuple[_T, int]]:
+        """What is queued, in order, as (item, times left)."""
+        return [(run.item, run.remaining) for run in self._runs]
+
+    def __len__(self) -> int:
+        return sum(run.remaining for run in self._runs)
 
 
 @dataclass
@@ -119,9 +162,9 @@ class State:
             self._fail_rate_429 = config.fail_rate_429
             self._rng = random.Random(config.seed)
             self._latency = config.latency_seconds
-            self._faults: deque[ServerFault] = deque()
-            self._rate_limit_next: deque[int] = deque()
-            self._token_faults: deque[int] = deque()
+            self._faults: _Repeats[ServerFault] = _Repeats()
+            self._rate_limit_next: _Repeats[int] = _Repeats()
+            self._token_faults: _Repeats[int] = _Repeats()
             self._token_requests = 0
             self._tokens_issued = 0
             self._put_requests: Counter[str] = Counter()
@@ -148,34 +191,36 @@ class State:
     def not_initialized(self, imodel_id: str, attempts: int | None = None, seconds: float | None = None) -> None:
         """PUTs answer 409 iModelNotInitialized: for the next ``attempts`` PUTs, or until ``seconds`` of
         the clock have passed (whichever comes first), or for good if both are None."""
-        if (attempts is not None and attempts < 0) or (seconds is not None and seconds < 0):
-            raise ValueError("attempts and seconds must not be negative")
+        if attempts is not None and attempts < 0:
+            raise ValueError("attempts must not be negative")
+        if seconds is not None:
+            check_seconds("seconds", seconds)
         with self.lock:
             ready_at = None if seconds is None else self.clock() + seconds
             self._not_initialized[normalize_id(imodel_id)] = _NotInitialized(attempts, ready_at)
 
     def fail_next(self, status: int, count: int = 1, retry_after: int | None = None) -> None:
         """Answer the next ``count`` API requests with ``status`` (500, 502, 503 or 504), before any other
-        check; queued after faults already pending."""
-        if status not in SERVER_ERRORS:
-            raise ValueError(f"status must be one of {sorted(SERVER_ERRORS)}, got {status}")
+        check; queued after faults already pending.  ``retry_after`` (seconds) is sent if given."""
+        _check_server_error(status)
         _check_count(count)
+        if retry_after is not None:
+            _check_retry_after(retry_after)
         with self.lock:
-            self._faults.extend([ServerFault(status=status, retry_after=retry_after)] * count)
+            self._faults.add(ServerFault(status=status, retry_after=retry_after), count)
 
     def drop_next(self, count: int = 1) -> None:
         """Close the connection without answering the next ``count`` API requests (body read first)."""
         _check_count(count)
         with self.lock:
-            self._faults.extend([ServerFault(drop=True)] * count)
+            self._faults.add(ServerFault(drop=True), count)
 
     def rate_limit_next(self, count: int = 1, retry_after: int = 1) -> None:
         """Answer the next ``count`` authenticated API requests 429 with ``retry-after: retry_after``."""
         _check_count(count)
-        if retry_after < 0:
-            raise ValueError("retry_after must not be negative")
+        _check_retry_after(retry_after)
         with self.lock:
-            self._rate_limit_next.extend([retry_after] * count)
+            self._rate_limit_next.add(retry_after, count)
 
     def set_rate_limit(self, per_minute: int | None) -> None:
         """A real per-client sliding window of ``per_minute`` API calls per 60 s; None turns it off."""
@@ -197,18 +242,16 @@ class State:
 
     def set_latency(self, seconds: float) -> None:
         """Wait ``seconds`` (real time) before answering each token and API request."""
-        if seconds < 0:
-            raise ValueError("seconds must not be negative")
+        check_seconds("seconds", seconds)
         with self.lock:
             self._latency = seconds
 
     def fail_next_token(self, count: int = 1, status: int = 503) -> None:
         """Answer the next ``count`` token requests with ``status`` (500, 502, 503 or 504)."""
-        if status not in SERVER_ERRORS:
-            raise ValueError(f"status must be one of {sorted(SERVER_ERRORS)}, got {status}")
+        _check_server_error(status)
         _check_count(count)
         with self.lock:
-            self._token_faults.extend([status] * count)
+            self._token_faults.add(status, count)
 
     def revoke_tokens(self) -> int:
         """Invalidate every token issued so far (the next API call with one gets 401); returns how many."""
@@ -289,9 +332,14 @@ class State:
                     "fail_rate_503": self._fail_rate_503,
                     "fail_rate_429": self._fail_rate_429,
                     "latency_seconds": self._latency,
-                    "pending_faults": ["drop" if fault.drop else fault.status for fault in self._faults],
+                    "pending_faults": [
+                        {"fault": "drop" if fault.drop else fault.status, "count": count}
+                        for fault, count in self._faults.runs()
+                    ],
                     "pending_rate_limits": len(self._rate_limit_next),
-                    "pending_token_faults": list(self._token_faults),
+                    "pending_token_faults": [
+                        {"status": status, "count": count} for status, count in self._token_faults.runs()
+                    ],
                 },
             }
 
@@ -323,15 +371,16 @@ class State:
         self._token_requests += 1
 
     def take_token_fault(self) -> int | None:
-        return self._token_faults.popleft() if self._token_faults else None
+        return self._token_faults.take()
 
     def count_put(self, imodel_id: str) -> None:
         self._put_requests[normalize_id(imodel_id)] += 1
 
     def take_api_fault(self, is_put: bool) -> ServerFault | None:
         """The injected failure for this API request, checked before authentication (the server is down)."""
-        if self._faults:
-            return self._faults.popleft()
+        fault = self._faults.take()
+        if fault is not None:
+            return fault
         if is_put and self._fail_rate_503 > 0 and self._rng.random() < self._fail_rate_503:
             return ServerFault(status=503)
         return None
@@ -342,8 +391,9 @@ class State:
         Only calls let through count towards the sliding window, so ``retry-after`` is exactly when the
         oldest counted call leaves it (rounded up, at least 1).
         """
-        if self._rate_limit_next:
-            return self._rate_limit_next.popleft()
+        queued = self._rate_limit_next.take()
+        if queued is not None:
+            return queued
         if is_put and self._fail_rate_429 > 0 and self._rng.random() < self._fail_rate_429:
             return self.config.random_retry_after
         limit = self._rate_limit_per_minute
@@ -394,3 +444,14 @@ class State:
 def _check_count(count: int) -> None:
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
+
+
+def _check_retry_after(seconds: int) -> None:
+    """A ``retry-after`` header is a non-negative number of seconds; a client would choke on less."""
+    if seconds < 0:
+        raise ValueError(f"retry_after must not be negative, got {seconds}")
+
+
+def _check_server_error(status: int) -> None:
+    if status not in SERVER_ERRORS:
+        raise ValueError(f"status must be one of {sorted(SERVER_ERRORS)}, got {status}")

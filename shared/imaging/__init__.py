@@ -3,7 +3,7 @@
     info = probe(data, limits)          # header only; refuses what we will not decode
     budget = MemoryBudget(limits.memory_budget_bytes)
     with budget.admit(estimate_decode_bytes(info)):
-        thumb = normalize(data, limits)  # the exact bytes to upload: thumb.data
+        thumb = normalize(data, limits, info)  # the exact bytes to upload: thumb.data
 
 Modules: ``formats`` (allowlist, sniffing), ``headers`` (raw canvas sizes), ``probe``,
 ``geometry`` (fit, draft, reduction), ``orientation``, ``modes``, ``icc``, ``resize``, ``encode``,

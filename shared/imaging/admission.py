@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from shared.imaging.geometry import scaled_size
 from shared.imaging.models import ImageInfo
 from shared.imaging.modes import SIXTEEN_BIT_MODES
-from shared.imaging.resize import STRIP_BYTES
+from shared.imaging.resize import strip_bytes
 
 #: Bytes per pixel of Pillow's in-memory storage.  Every multi-band mode takes 4 bytes a pixel
 #: (RGB is stored as RGBX), which is why an 8K RGB frame is 133 MB, not 100 MB.
@@ -26,9 +26,9 @@ _ONE_BYTE_MODES = frozenset({"1", "L", "P"})
 #: Decoder state, the LANCZOS output and the PNG encoder's buffers: small, but not zero.
 FIXED_OVERHEAD_BYTES = 8 * 1024 * 1024
 
-#: Strips of the source converted at a time while reducing: the cropped strip, its converted
-#: copy, and for 16-bit data the scaled intermediate, each at most ``resize.STRIP_BYTES``.
-STRIPS_BYTES = 3 * STRIP_BYTES
+#: Strips alive at once while reducing: the cropped strip, its converted copy, and the second
+#: conversion's copy (RGBA then RGBa, or the scaled intermediate of 16-bit data).
+STRIPS_ALIVE = 3
 
 
 def bytes_per_pixel(mode: str) -> int:
@@ -48,7 +48,7 @@ def estimate_decode_bytes(info: ImageInfo) -> int:
     + the working copies after decoding, at 4 bytes a pixel: the reduced image (1/factor² of the
       decoded pixels); or, when nothing is reduced, three full-size copies (converted input,
       resampled output, final output or encoder buffer)
-    + the strips converted one at a time while reducing, ``STRIPS_BYTES``, whenever there is a
+    + the strips converted one at a time while reducing, ``strips_bytes``, whenever there is a
       reduction (the header cannot always tell whether conversion is needed: an RGB PNG may carry
       a transparent colour)
     + ``FIXED_OVERHEAD_BYTES``.
@@ -60,10 +60,20 @@ def estimate_decode_bytes(info: ImageInfo) -> int:
     decoded = width * height * bytes_per_pixel(info.mode)
     if info.reduce_factor > 1:
         reduced_w, reduced_h = scaled_size((width, height), info.reduce_factor)
-        working = reduced_w * reduced_h * 4 + STRIPS_BYTES
+        working = reduced_w * reduced_h * 4 + strips_bytes(width, info.reduce_factor)
     else:
         working = 3 * width * height * 4
     return decoded + working + FIXED_OVERHEAD_BYTES
+
+
+def strips_bytes(width: int, factor: int) -> int:
+    """The strips alive at once while reducing an image ``width`` pixels wide by ``factor``.
+
+    Each is ``resize.strip_bytes``: about 2 MiB for ordinary images, but a strip is at least
+    ``factor`` rows, so a very wide image has far bigger strips than the target (a 140000x1000
+    palette PNG with transparency: 3 x 46 MB, not 3 x 2 MiB).
+    """
+    return STRIPS_ALIVE * strip_bytes(width, factor)
 
 
 class MemoryBudget:

@@ -6,9 +6,10 @@ larger, far below the 5 MiB limit.  Only when a result is over the limit do we s
 try at level 9 if that could plausibly be enough, then shrinking.  That only happens for large
 configured boxes with noise-like content (4096x4096 RGBA noise is 67 MB raw; no level fixes that).
 
-When the raw pixels are bigger than the limit, a few sample strips are compressed first to predict
-the result; if the prediction is over the limit the image is shrunk before the first full encode,
-instead of spending seconds compressing 67 MB of noise only to throw it away.
+When the raw pixels are over 4 MiB (slow enough to encode that guessing first pays), a few sample
+strips are compressed to predict the result; if the prediction is over the limit the image is
+shrunk before the first full encode, instead of spending seconds compressing 67 MB of noise only to
+throw it away.  Smaller images are simply encoded and checked.
 """
 
 from __future__ import annotations
@@ -43,22 +44,20 @@ def encode_png(image: Image.Image, max_bytes: int, info: ImageInfo) -> tuple[byt
     THUMBNAIL_TOO_LARGE when even a much smaller image does not fit.
     """
     notes: list[str] = []
-    current = image
-    predicted = predict_png_bytes(image)
-    if predicted > max_bytes and (size := _shrunk_size(image.size, predicted, max_bytes)) is not None:
-        notes.append(f"shrunk to {size[0]}x{size[1]} for the byte limit (predicted {predicted:,} bytes)")
-        current = _resized(image, size)
+    current = _shrunk_for_prediction(image, max_bytes, notes)
     data = b""
     for _attempt in range(_MAX_ATTEMPTS):
         data = save_png(current, FAST_LEVEL)
         if len(data) <= max_bytes:
             return data, current, notes
-        if len(data) <= max_bytes * _BEST_LEVEL_REACH:
+        fast_length = len(data)
+        if fast_length <= max_bytes * _BEST_LEVEL_REACH:
             data = save_png(current, BEST_LEVEL)
             if len(data) <= max_bytes:
                 notes.append(f"png level {BEST_LEVEL}")
                 return data, current, notes
-        size = _shrunk_size(current.size, len(data), max_bytes)
+        # The next try is at FAST_LEVEL again, so its size scales from the fast result.
+        size = _shrunk_size(current.size, fast_length, max_bytes)
         if size is None:
             break
         notes.append(f"shrunk to {size[0]}x{size[1]} for the byte limit")
@@ -71,6 +70,23 @@ def encode_png(image: Image.Image, max_bytes: int, info: ImageInfo) -> tuple[byt
     )
 
 
+def _shrunk_for_prediction(image: Image.Image, max_bytes: int, notes: list[str]) -> Image.Image:
+    """The image, shrunk up front when sampling predicts it cannot fit; unchanged otherwise.
+
+    Only a real (sampled) prediction shrinks: an image too small to be worth sampling is cheaper to
+    encode and check than to guess about, and its raw size says nothing about its PNG size (a flat
+    800x500 frame is 1.2 MB raw and a few KB as PNG).
+    """
+    predicted = predict_png_bytes(image)
+    if predicted is None or predicted <= max_bytes:
+        return image
+    size = _shrunk_size(image.size, predicted, max_bytes)
+    if size is None:
+        return image
+    notes.append(f"shrunk to {size[0]}x{size[1]} for the byte limit (predicted {predicted:,} bytes)")
+    return _resized(image, size)
+
+
 def save_png(image: Image.Image, level: int) -> bytes:
     """The image as PNG at a zlib level, with nothing but pixels (no text, EXIF, ICC or pHYs)."""
     buffer = io.BytesIO()
@@ -78,17 +94,18 @@ def save_png(image: Image.Image, level: int) -> bytes:
     return buffer.getvalue()
 
 
-def predict_png_bytes(image: Image.Image) -> int:
-    """The expected PNG size at ``FAST_LEVEL``: exact enough to decide whether to shrink first.
+def predict_png_bytes(image: Image.Image) -> int | None:
+    """The expected PNG size at ``FAST_LEVEL``, or ``None`` when the image is not worth sampling.
 
-    Images whose raw pixels fit the smallest limit we care about are not sampled (returns the raw
-    size, an upper bound up to a few bytes of framing).  Others are sampled with evenly spaced
-    full-width strips, which see the image's mix of flat and busy regions.
+    Images whose raw pixels are under ``_SAMPLE_ABOVE_BYTES`` encode in tens of milliseconds, and
+    images too short for the sample strips cannot be sampled; for both, encoding is the answer.
+    Others are sampled with evenly spaced full-width strips, which see the image's mix of flat and
+    busy regions.
     """
     raw = image.width * image.height * len(image.getbands())
     strip_rows = 16
     if raw <= _SAMPLE_ABOVE_BYTES or image.height < _SAMPLE_STRIPS * strip_rows * 2:
-        return raw
+        return None
     step = image.height // _SAMPLE_STRIPS
     sampled_bytes = 0
     for index in range(_SAMPLE_STRIPS):
@@ -109,6 +126,6 @@ def _shrunk_size(size: tuple[int, int], got: int, limit: int) -> tuple[int, int]
     smaller size is left."""
     ratio = math.sqrt(limit / got) * _SHRINK_MARGIN
     width, height = (max(1, math.floor(side * ratio)) for side in size)
-    if (width, height) == size or ratio <= 0:
+    if (width, height) == size:
         return None
     return width, height

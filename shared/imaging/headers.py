@@ -12,7 +12,7 @@ import struct
 
 from PIL import Image
 
-Size = tuple[int, int]
+from shared.imaging.geometry import Size
 
 
 def raw_canvas(fmt: str, data: bytes) -> Size | None:

@@ -18,6 +18,7 @@ from PIL import Image, ImageCms
 
 #: ICC colour-space signature (as Pillow reports it, trimmed) for each mode a profile can describe.
 _PROFILE_SPACE_OF_MODE = {"RGB": "RGB", "L": "GRAY", "CMYK": "CMYK", "LAB": "Lab"}
+_ALPHA_MODES = frozenset({"RGBA", "LA"})
 
 
 def to_srgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, str | None]:
@@ -28,15 +29,36 @@ def to_srgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, str | N
     """
     if not icc:
         return image, None
-    alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
-    colour = image.convert(image.mode[:-1]) if alpha is not None else image
+    source = _usable_profile(icc, _colour_mode(image.mode))
+    if isinstance(source, str):
+        return image, f"icc ignored ({source})"
+    return _convert(image, source)
+
+
+def _colour_mode(mode: str) -> str:
+    """The mode without its alpha band (``RGBA`` -> ``RGB``, ``LA`` -> ``L``)."""
+    return mode[:-1] if mode in _ALPHA_MODES else mode
+
+
+def _usable_profile(icc: bytes, colour_mode: str) -> ImageCms.ImageCmsProfile | str:
+    """The parsed profile if it describes ``colour_mode`` pixels, else why it is ignored.
+
+    Checked before any pixel is touched, so an unusable profile costs no copy of the image.
+    """
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
     except (OSError, ImageCms.PyCMSError, ValueError, TypeError) as exc:
-        return image, f"icc ignored (unreadable: {exc})"
+        return f"unreadable: {exc}"
     space = source.profile.xcolor_space.strip()
-    if _PROFILE_SPACE_OF_MODE.get(colour.mode) != space:
-        return image, f"icc ignored ({space} profile on {colour.mode} pixels)"
+    if _PROFILE_SPACE_OF_MODE.get(colour_mode) != space:
+        return f"{space} profile on {colour_mode} pixels"
+    return source
+
+
+def _convert(image: Image.Image, source: ImageCms.ImageCmsProfile) -> tuple[Image.Image, str]:
+    """The colour bands transformed from ``source`` to sRGB, with alpha put back unchanged."""
+    alpha = image.getchannel("A") if image.mode in _ALPHA_MODES else None
+    colour = image.convert(_colour_mode(image.mode)) if alpha is not None else image
     try:
         # A fresh sRGB profile per call: lcms profile handles are not meant to be shared across
         # threads, and building the built-in sRGB profile costs microseconds.

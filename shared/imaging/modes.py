@@ -19,8 +19,9 @@ from PIL import Image
 Converter = Callable[[Image.Image], Image.Image]
 
 #: Modes the resize step accepts without conversion (``reduce`` and LANCZOS both work on them and
-#: averaging their channel values is meaningful).
-RESIZABLE_MODES = frozenset({"L", "La", "RGB", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"})
+#: averaging their channel values is meaningful).  Only modes an allowed decoder produces are
+#: listed; anything else is converted to RGB first.
+RESIZABLE_MODES = frozenset({"L", "La", "RGB", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB"})
 
 #: Pillow's 16-bit grayscale modes (PNG and TIFF).  Their nominal range is 0..65535.
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
@@ -30,6 +31,8 @@ OUTPUT_MODES = frozenset({"L", "LA", "RGB", "RGBA"})
 #: Alpha is scanned in strips of about this many alpha bytes.
 _SCAN_BYTES = 512 * 1024
 
+#: Straight-alpha modes and the conversions that premultiply them.  ``PA`` is a palette TIFF with
+#: an alpha sample (Pillow's TIFF decoder produces it).
 _PREMULTIPLIED = {"RGBA": ("RGBa",), "LA": ("La",), "PA": ("RGBA", "RGBa")}
 _STRAIGHT = {"RGBa": "RGBA", "La": "LA"}
 
@@ -129,7 +132,7 @@ def straighten(image: Image.Image) -> Image.Image:
 
 
 def to_output_mode(image: Image.Image) -> Image.Image:
-    """One of ``OUTPUT_MODES``: what is still CMYK, YCbCr, LAB or HSV becomes RGB.
+    """One of ``OUTPUT_MODES``: what is still CMYK, YCbCr or LAB becomes RGB.
 
     Runs after ICC conversion (see ``icc.to_srgb``), so this is the plain conversion for images
     without a usable profile.

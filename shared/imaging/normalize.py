@@ -11,7 +11,10 @@ Nothing but pixels leaves: the output image's ``info`` is emptied before encodin
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from PIL import Image, ImageFile
 
@@ -23,57 +26,83 @@ from shared.imaging.icc import to_srgb
 from shared.imaging.models import ImageInfo, Thumbnail
 from shared.imaging.modes import drop_opaque_alpha, resizable_converter, straighten, to_output_mode
 from shared.imaging.orientation import apply_orientation, read_orientation
-from shared.imaging.probe import DECODE_ERRORS, open_checked
+from shared.imaging.probe import DECODE_ERRORS, explain, open_checked, open_probed
 from shared.imaging.resize import Box, downscale
 from shared.settings import ImageLimits
 
 CONTENT_TYPE = "image/png"
 
 
-def normalize(data: bytes, limits: ImageLimits) -> Thumbnail:
+def normalize(data: bytes, limits: ImageLimits, info: ImageInfo | None = None) -> Thumbnail:
     """The thumbnail to upload for ``data``: PNG, 8-bit, inside the box, under the byte limit.
 
-    Probes first (every refusal of ``probe`` applies), then decodes.  Raises ThumbnailError with
-    the detected format, size and mode in ``details``.
+    Probes first (every refusal of ``probe`` applies), then decodes.  A caller that already has
+    ``probe(data, limits)`` passes it as ``info`` so the header is not inspected twice (counting a
+    GIF's frames walks the whole file).  Raises ThumbnailError with the detected format, size and
+    mode in ``details``.
+
+    The returned ``source`` is ``info`` with the orientation actually applied: a PNG's ``eXIf``
+    chunk may follow the pixel data, where the header-only probe cannot see it.
     """
     started = time.perf_counter()
-    with open_checked(data, limits) as (image, info):
-        picture, steps = _render(image, info, (limits.max_width, limits.max_height))
-    encoded, final, notes = encode_png(picture, limits.max_output_bytes, info)
+    with _opened(data, limits, info) as (image, probed):
+        picture, source, steps = _render(image, probed, (limits.max_width, limits.max_height))
+    encoded, final, notes = encode_png(picture, limits.max_output_bytes, source)
     return Thumbnail(
         data=encoded,
         content_type=CONTENT_TYPE,
         width=final.width,
         height=final.height,
-        source=info,
+        source=source,
         mode=final.mode,
         seconds=time.perf_counter() - started,
         steps=(*steps, *notes),
     )
 
 
-def _render(image: ImageFile.ImageFile, info: ImageInfo, box: Size) -> tuple[Image.Image, list[str]]:
-    """Decode, shrink into ``box``, convert to an output mode in sRGB, orient; strip metadata."""
+@contextmanager
+def _opened(
+    data: bytes, limits: ImageLimits, info: ImageInfo | None
+) -> Iterator[tuple[ImageFile.ImageFile, ImageInfo]]:
+    """The opened image and its description: probed here, or reopened for the caller's ``info``."""
+    if info is None:
+        with open_checked(data, limits) as opened:
+            yield opened
+    else:
+        with open_probed(data, limits, info) as image:
+            yield image, info
+
+
+def _render(image: ImageFile.ImageFile, info: ImageInfo, box: Size) -> tuple[Image.Image, ImageInfo, list[str]]:
+    """Decode, shrink into ``box``, convert to an output mode in sRGB, orient; strip metadata.
+
+    Returns the picture, ``info`` with the orientation found after decoding, and the steps.
+    """
     steps: list[str] = []
     region = _draft(image, info, box, steps)
     _decode(image, info)
-    orientation = read_orientation(image)  # again: a PNG's eXIf chunk may follow the pixels
-    icc = image.info.get("icc_profile")
-    fit = fit_within((info.width, info.height), stored_box(box, orientation))
+    # Read again: a PNG's eXIf chunk may follow the pixels, where the probe could not see it.
+    info = dataclasses.replace(info, orientation=read_orientation(image))
+    fit = fit_within((info.width, info.height), stored_box(box, info.orientation))
     picture, factor = downscale(image, fit, resizable_converter(image), region)
     if factor > 1:
         steps.append(f"reduce 1/{factor}")
+    picture = _finish(picture, image.info.get("icc_profile"), info.orientation, steps)
+    if picture is image:  # nothing to change; the source is closed when the caller's block ends
+        picture = image.copy()
+    picture.info = {}
+    return picture, info, steps
+
+
+def _finish(picture: Image.Image, icc: object, orientation: int, steps: list[str]) -> Image.Image:
+    """The per-pixel work, done on the small image where it is cheap: sRGB, output mode, rotation."""
     picture, icc_note = to_srgb(straighten(picture), icc if isinstance(icc, bytes) else None)
     if icc_note:
         steps.append(icc_note)
     picture = drop_opaque_alpha(to_output_mode(picture))
     if orientation != 1:
         steps.append(f"orientation {orientation}")
-    picture = apply_orientation(picture, orientation)
-    if picture is image:  # nothing to change; the source is closed when the caller's block ends
-        picture = image.copy()
-    picture.info = {}
-    return picture, steps
+    return apply_orientation(picture, orientation)
 
 
 def _draft(image: ImageFile.ImageFile, info: ImageInfo, box: Size, steps: list[str]) -> Box | None:
@@ -101,4 +130,6 @@ def _decode(image: ImageFile.ImageFile, info: ImageInfo) -> None:
     except Image.DecompressionBombError as exc:
         raise image_error(ErrorCode.IMAGE_TOO_MANY_PIXELS, str(exc), info) from exc
     except DECODE_ERRORS as exc:
-        raise image_error(ErrorCode.CORRUPT_IMAGE, f"the {info.format} data could not be decoded: {exc}", info) from exc
+        raise image_error(
+            ErrorCode.CORRUPT_IMAGE, f"the {info.format} data could not be decoded: {explain(exc)}", info
+        ) from exc

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, PngImagePlugin
 
 from shared.errors import ErrorCode, ThumbnailError
 from shared.imaging.failures import image_error
@@ -35,11 +35,48 @@ from shared.settings import ImageLimits
 #: here: running out of memory says nothing about the file.
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, TypeError, KeyError)
 
+#: Pillow's messages that name one of its internal limits rather than what is wrong with the file,
+#: and what to say instead.  PNG iCCP, zTXt and iTXt chunks are zlib streams that Pillow refuses to
+#: inflate past ``MAX_TEXT_CHUNK`` each (or ``MAX_TEXT_MEMORY`` for all text together).
+_LIMIT_MESSAGES = (
+    (
+        "MAX_TEXT_CHUNK",
+        f"a metadata chunk (ICC profile or text) is over {PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MiB "
+        "decompressed, more than the decoder accepts; export the image without it",
+    ),
+    (
+        "MAX_TEXT_MEMORY",
+        f"the text metadata chunks are over {PngImagePlugin.MAX_TEXT_MEMORY // 2**20} MiB decompressed "
+        "in total, more than the decoder accepts; export the image without them",
+    ),
+)
+
 
 def probe(data: bytes, limits: ImageLimits) -> ImageInfo:
     """Describe the image from its header alone; raise ThumbnailError if we will not decode it."""
     with open_checked(data, limits) as (_image, info):
         return info
+
+
+@contextmanager
+def open_probed(data: bytes, limits: ImageLimits, info: ImageInfo) -> Iterator[ImageFile.ImageFile]:
+    """The opened (not yet decoded) image for bytes ``probe`` already described as ``info``.
+
+    Skips the costly part of ``probe`` (sniffing and walking the file to count frames) and parses
+    only the header again, with the decoder ``info.format`` names.  The allowlist and pixel cap of
+    ``limits`` still apply (both are arithmetic on ``info``).  Raises ValueError if ``info`` does not
+    describe these bytes, so a caller mixing up blobs cannot skip the checks.
+    """
+    check_blob_size(data, limits)
+    decoder = decoder_for(info.format, limits, len(data))
+    check_pixel_cap({**info.as_dict(), "bytes": len(data)}, limits)
+    image = _open(decoder, info.format, data)
+    try:
+        if image.size != (info.width, info.height):
+            raise ValueError(f"{info} does not describe these bytes: they hold a {image.width}x{image.height} image")
+        yield image
+    finally:
+        image.close()
 
 
 @contextmanager
@@ -150,8 +187,18 @@ def _open(decoder: type[ImageFile.ImageFile], fmt: str, data: bytes) -> ImageFil
         raise image_error(ErrorCode.IMAGE_TOO_MANY_PIXELS, str(exc), format=fmt, bytes=len(data)) from exc
     except DECODE_ERRORS as exc:
         raise image_error(
-            ErrorCode.CORRUPT_IMAGE, f"the {fmt} header could not be read: {exc}", format=fmt, bytes=len(data)
+            ErrorCode.CORRUPT_IMAGE, f"the {fmt} header could not be read: {explain(exc)}", format=fmt, bytes=len(data)
         ) from exc
+
+
+def explain(exc: BaseException) -> str:
+    """A decoder's error message, reworded where Pillow names its own limit instead of the problem
+    (so the person reading the dead letter knows what to change in the file)."""
+    message = str(exc)
+    for marker, explanation in _LIMIT_MESSAGES:
+        if marker in message:
+            return f"{explanation} (Pillow: {message})"
+    return message
 
 
 def _describe(image: ImageFile.ImageFile, fmt: str, data: bytes, limits: ImageLimits) -> ImageInfo:

@@ -41,12 +41,25 @@ def downscale(
     return image.resize(fit, Image.Resampling.LANCZOS, box=region), factor
 
 
+def strip_rows(width: int, factor: int) -> int:
+    """Rows per converted strip: a multiple of ``factor`` (each strip reduces to whole rows), as many
+    as fit ``STRIP_BYTES`` at 4 bytes a pixel, but at least ``factor`` rows however wide the image."""
+    return factor * max(1, STRIP_BYTES // (width * 4 * factor))
+
+
+def strip_bytes(width: int, factor: int) -> int:
+    """Bytes of one converted strip at 4 bytes a pixel.  At most ``STRIP_BYTES``, except for very
+    wide images, where ``factor`` rows alone are more (140000 wide at 1/83: 46 MB a strip); the
+    memory estimate needs the real figure, not the target."""
+    return strip_rows(width, factor) * width * 4
+
+
 def _reduce(image: Image.Image, factor: int, convert: Converter | None) -> Image.Image:
     """Box-filter reduction by an integer factor; converted strip by strip when needed."""
     if convert is None:
         return image.reduce(factor)
     width, height = image.size
-    rows = factor * max(1, STRIP_BYTES // (width * 4 * factor))
+    rows = strip_rows(width, factor)
     reduced: Image.Image | None = None
     for top in range(0, height, rows):
         strip = convert(image.crop((0, top, width, min(height, top + rows)))).reduce(factor)

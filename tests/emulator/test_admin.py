@@ -124,11 +124,27 @@ def invalid(message: str) -> dict[str, Any]:
         ),
         ("latency", b"[1]", "body must be a JSON object"),
         ("fail-rates", b'{"p503": 2}', "p503 must be between 0 and 1, got 2.0"),
+        ("fail-rates", b'{"p429": NaN}', "NaN is not a number the emulator accepts: use a finite value"),
+        ("latency", b'{"seconds": Infinity}', "Infinity is not a number the emulator accepts: use a finite value"),
+        ("latency", b'{"seconds": 1e400}', "seconds must be a finite number of seconds, at least 0, got inf"),
+        (
+            "not-initialized",
+            b'{"id": "' + IMODEL.encode() + b'", "seconds": -Infinity}',
+            "-Infinity is not a number the emulator accepts: use a finite value",
+        ),
+        ("fail-next", b'{"status": 503, "retry_after": -1}', "retry_after must not be negative, got -1"),
     ],
 )
 def test_bad_admin_requests(client: Client, knob: str, raw: bytes, message: str) -> None:
     response = client.session.post(f"{client.emu.url}/_emulator/{knob}", data=raw, timeout=5)
     assert_json(response, 400, invalid(message))
+
+
+def test_refused_infinite_latency_leaves_the_emulator_working(client: Client) -> None:
+    response = client.session.post(f"{client.emu.url}/_emulator/latency", data=b'{"seconds": Infinity}', timeout=5)
+    assert response.status_code == 400
+    assert client.emu.state.latency == 0
+    assert client.put().status_code == 201
 
 
 def test_unparsable_admin_body(client: Client) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import tracemalloc
+from collections.abc import Callable
+
 import pytest
 import requests
 
@@ -98,6 +102,69 @@ def test_fail_next_rejects_bad_arguments(emu: Emulator) -> None:
         emu.state.fail_next(404)
     with pytest.raises(ValueError, match="count"):
         emu.state.fail_next(503, count=0)
+    with pytest.raises(ValueError, match="retry_after must not be negative"):
+        emu.state.fail_next(503, retry_after=-1)
+    assert emu.state.summary()["knobs"]["pending_faults"] == []
+
+
+_KNOBS_WITH_COUNT: dict[str, Callable[[Emulator, int], None]] = {
+    "fail_next": lambda emu, count: emu.state.fail_next(503, count=count),
+    "drop_next": lambda emu, count: emu.state.drop_next(count),
+    "rate_limit_next": lambda emu, count: emu.state.rate_limit_next(count=count),
+    "fail_next_token": lambda emu, count: emu.state.fail_next_token(count=count),
+}
+
+
+@pytest.mark.parametrize("knob", sorted(_KNOBS_WITH_COUNT))
+def test_a_huge_count_costs_one_entry(emu: Emulator, knob: str) -> None:
+    # Queued as (fault, remaining): a million repeats must not build a million-item list under the lock.
+    tracemalloc.start()
+    try:
+        _KNOBS_WITH_COUNT[knob](emu, 1_000_000)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000
+
+
+def test_repeated_faults_are_served_in_order_and_summarised_as_runs(client: Client) -> None:
+    state = client.emu.state
+    state.fail_next(503, count=10**9)
+    state.fail_next_token(count=2, status=502)
+    knobs = state.summary()["knobs"]
+    assert knobs["pending_faults"] == [{"fault": 503, "count": 10**9}]
+    assert knobs["pending_token_faults"] == [{"status": 502, "count": 2}]
+    state.reset()
+    state.fail_next(502, count=2)
+    state.drop_next()
+    state.fail_next(502)
+    assert state.summary()["knobs"]["pending_faults"] == [
+        {"fault": 502, "count": 2},
+        {"fault": "drop", "count": 1},
+        {"fault": 502, "count": 1},
+    ]
+    seen = []
+    for _ in range(5):
+        try:
+            seen.append(client.put().status_code)
+        except requests.ConnectionError:
+            seen.append(0)
+    assert seen == [502, 502, 0, 502, 201]
+
+
+@pytest.mark.parametrize("seconds", [math.inf, -math.inf, math.nan])
+def test_non_finite_durations_are_refused(emu: Emulator, seconds: float) -> None:
+    with pytest.raises(ValueError, match="finite"):
+        emu.state.set_latency(seconds)
+    with pytest.raises(ValueError, match="finite"):
+        emu.state.not_initialized(IMODEL, seconds=seconds)
+    with pytest.raises(ValueError, match="finite"):
+        EmulatorConfig(latency_seconds=seconds)
+    with pytest.raises(ValueError, match="finite"):
+        EmulatorConfig(initialize_after_seconds=seconds)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        emu.state.set_fail_rates(p503=seconds)
+    assert emu.state.latency == 0
 
 
 def test_drop_next_closes_the_connection_without_answering(client: Client) -> None:

@@ -128,9 +128,18 @@ def test_forbidden_imodel(client: Client) -> None:
     assert client.put(OTHER).status_code == 201
 
 
-@pytest.mark.parametrize("imodel_id", ["not-a-guid", "5e19bee0-3aea-4355-a9f0-c6df9989ee7", "{" + IMODEL + "}"])
+@pytest.mark.parametrize(
+    "imodel_id",
+    ["not-a-guid", "5e19bee0-3aea-4355-a9f0-c6df9989ee7", "{" + IMODEL + "}", IMODEL + "%0A", IMODEL + "%0a"],
+)
 def test_malformed_ids_are_not_found(client: Client, imodel_id: str) -> None:
     assert_json(client.put(imodel_id), 404, NOT_FOUND)
+
+
+def test_a_trailing_newline_is_not_part_of_a_valid_id(client: Client) -> None:
+    # A regex ``$`` matches before a final newline: the id "<guid>\n" must still be unknown.
+    assert_json(client.get(f"/imodels/{IMODEL}%0A"), 404, NOT_FOUND)
+    assert client.emu.state.uploads == {}
 
 
 def test_forgotten_imodel_is_not_found(client: Client) -> None:

@@ -7,20 +7,18 @@ import io
 import random
 import struct
 import zlib
-from typing import Any
 
 from PIL import Image, ImageCms
+
+# One implementation for the benchmark corpus and the tests; re-exported so tests import every
+# helper from here.
+from bench.corpus import encode as encode
+from bench.corpus import png_chunk as png_chunk
 
 RED = (255, 0, 0)
 GREEN = (0, 255, 0)
 BLUE = (0, 0, 255)
 WHITE = (255, 255, 255)
-
-
-def encode(image: Image.Image, fmt: str, **params: Any) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **params)
-    return buffer.getvalue()
 
 
 def reopen(data: bytes) -> Image.Image:
@@ -71,10 +69,6 @@ def gradient16(width: int, height: int) -> Image.Image:
 
 
 # -- hand-built PNGs ---------------------------------------------------------------------------
-
-
-def png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
 def raw_png(width: int, height: int, bit_depth: int, colour_type: int, scanlines: bytes) -> bytes:

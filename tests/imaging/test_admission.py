@@ -11,8 +11,10 @@ import pytest
 from PIL import Image
 
 from shared.imaging import ImageInfo, MemoryBudget, estimate_decode_bytes, probe
-from shared.imaging.admission import FIXED_OVERHEAD_BYTES, STRIPS_BYTES, bytes_per_pixel
-from tests.imaging.factories import encode, png_bomb
+from shared.imaging import resize as resize_module
+from shared.imaging.admission import FIXED_OVERHEAD_BYTES, STRIPS_ALIVE, bytes_per_pixel, strips_bytes
+from shared.imaging.modes import resizable_converter
+from tests.imaging.factories import encode, png_bomb, reopen
 
 MB = 1024 * 1024
 
@@ -203,7 +205,8 @@ def test_estimate_for_an_8k_png_counts_bitmap_reduced_copy_and_strips(limits):
     assert info.reduce_factor == 4
     bitmap = 7680 * 4320 * 4
     reduced = 1920 * 1080 * 4
-    assert estimate_decode_bytes(info) == bitmap + reduced + STRIPS_BYTES + FIXED_OVERHEAD_BYTES
+    assert estimate_decode_bytes(info) == bitmap + reduced + strips_bytes(7680, 4) + FIXED_OVERHEAD_BYTES
+    assert strips_bytes(7680, 4) <= STRIPS_ALIVE * resize_module.STRIP_BYTES  # ordinary widths: the target
 
 
 def test_estimate_for_jpeg_uses_the_draft_scale(limits):
@@ -217,4 +220,29 @@ def test_estimate_for_jpeg_uses_the_draft_scale(limits):
 
 def test_estimate_for_16bit_gray_counts_two_bytes_a_pixel(limits):
     info = ImageInfo(format="PNG", width=1000, height=1000, mode="I;16", reduce_factor=2)
-    assert estimate_decode_bytes(info) == 2_000_000 + 500 * 500 * 4 + STRIPS_BYTES + FIXED_OVERHEAD_BYTES
+    assert estimate_decode_bytes(info) == 2_000_000 + 500 * 500 * 4 + strips_bytes(1000, 2) + FIXED_OVERHEAD_BYTES
+
+
+def test_estimate_covers_the_strips_reduce_allocates_for_a_very_wide_image(limits):
+    # A strip is at least ``factor`` rows, so at 40000 pixels wide and 1/25 one strip is 4 MB of
+    # RGBA, twice the 2 MiB target.  Count what ``_reduce`` really converts, strip by strip.
+    width, height = 40000, 300
+    image = Image.new("P", (width, height), 1)
+    image.putpalette([0, 0, 0, 200, 30, 30])
+    data = encode(image, "PNG", transparency=0)
+    info = probe(data, limits)
+    assert info.reduce_factor == 25
+    decoded = reopen(data)
+    convert = resizable_converter(decoded)
+    assert convert is not None  # palette with transparency: to RGBA, then premultiplied
+    strip_sizes: list[int] = []
+
+    def counting(strip: Image.Image) -> Image.Image:
+        strip_sizes.append(strip.width * strip.height * 4)
+        return convert(strip)
+
+    reduced = resize_module._reduce(decoded, info.reduce_factor, counting)
+    largest = max(strip_sizes)
+    assert largest > resize_module.STRIP_BYTES
+    needed = width * height * bytes_per_pixel("P") + reduced.width * reduced.height * 4
+    assert estimate_decode_bytes(info) >= needed + STRIPS_ALIVE * largest + FIXED_OVERHEAD_BYTES

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import pytest
 from PIL import Image, ImageFile
 
@@ -86,3 +88,28 @@ def test_jpeg_with_garbage_instead_of_a_frame_header_is_corrupt(limits):
     with pytest.raises(ThumbnailError) as caught:
         normalize(bytes(data), limits)
     assert caught.value.code is ErrorCode.CORRUPT_IMAGE
+
+
+def oversized_metadata(kind: bytes, payload_head: bytes) -> bytes:
+    """A chunk whose zlib stream inflates to 2 MiB (compressed it is a few KB)."""
+    return png_chunk(kind, payload_head + zlib.compress(b"\x00" * (2 * 1024 * 1024)))
+
+
+@pytest.mark.parametrize(
+    ("kind", "head", "after_pixels"),
+    [
+        (b"iCCP", b"profile\x00\x00", False),
+        (b"zTXt", b"Comment\x00\x00", False),
+        (b"iTXt", b"Comment\x00\x01\x00\x00\x00", True),
+    ],
+)
+def test_oversized_metadata_chunk_says_what_it_is(limits, kind, head, after_pixels):
+    plain = encode(Image.new("RGB", (20, 20), (1, 2, 3)), "PNG")
+    at = plain.rindex(b"IEND") - 4 if after_pixels else 33  # before IEND, or right after IHDR
+    data = plain[:at] + oversized_metadata(kind, head) + plain[at:]
+    with pytest.raises(ThumbnailError) as caught:
+        normalize(data, limits)
+    error = caught.value
+    assert error.code is ErrorCode.CORRUPT_IMAGE
+    assert "a metadata chunk (ICC profile or text) is over 1 MiB" in error.message
+    assert error.details["format"] == "PNG"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from PIL import Image
 
 from shared.errors import ErrorCode, ThumbnailError
-from shared.imaging import normalize
+from shared.imaging import ImageInfo, normalize
+from shared.imaging import encode as encode_module
 from shared.settings import API_MAX_THUMBNAIL_BYTES, ImageLimits
 from tests.imaging.factories import encode, noise, png_ihdr, reopen
 
@@ -40,6 +43,30 @@ def test_a_tighter_configured_limit_is_met_by_shrinking():
     assert len(thumb.data) <= 300_000
     assert thumb.width < 800
     assert abs(thumb.width / thumb.height - 800 / 500) < 0.02
+
+
+def test_flat_image_under_a_small_limit_is_not_shrunk():
+    # 800x500 RGB is 1.2 MB raw but a few KB as PNG: the raw size is no reason to shrink.
+    limits = ImageLimits(max_output_bytes=1_000_000)
+    thumb = normalize(encode(Image.new("RGB", (1600, 1000), (40, 90, 160)), "PNG"), limits)
+    assert (thumb.width, thumb.height) == (800, 500)
+    assert len(thumb.data) < 100_000
+    assert not any(step.startswith("shrunk") for step in thumb.steps)
+
+
+def test_shrink_after_a_failed_best_level_scales_from_the_fast_result(monkeypatch):
+    # The next try is at the fast level again, so the ratio must come from the fast level's size.
+    sizes = {encode_module.FAST_LEVEL: 1300, encode_module.BEST_LEVEL: 1100}
+
+    def fake_save(image: Image.Image, level: int) -> bytes:
+        return b"x" * (sizes[level] if image.size == (800, 500) else 500)
+
+    monkeypatch.setattr(encode_module, "save_png", fake_save)
+    info = ImageInfo(format="PNG", width=800, height=500, mode="RGB")
+    _data, final, notes = encode_module.encode_png(Image.new("RGB", (800, 500)), 1000, info)
+    ratio = math.sqrt(1000 / 1300) * 0.9
+    assert final.size == (math.floor(800 * ratio), math.floor(500 * ratio))
+    assert notes == [f"shrunk to {final.width}x{final.height} for the byte limit"]
 
 
 def test_impossible_limit_is_thumbnail_too_large():

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
+from importlib import import_module
 
 import pytest
 from PIL import Image
 
 import shared.imaging as imaging
-from shared.imaging import ImageInfo, Thumbnail, describe, normalize, probe
+from shared.imaging import describe, normalize, probe
 from tests.imaging.factories import encode, exif_bytes, quadrants
+
+#: The module, not the function of the same name that ``shared.imaging`` exports.
+probe_module = import_module("shared.imaging.probe")
 
 
 def test_public_names():
@@ -23,8 +28,13 @@ def test_public_names():
         "estimate_decode_bytes",
         "describe",
     }
-    for name in imaging.__all__:
-        assert getattr(imaging, name) is not None
+
+
+def test_normalize_keeps_its_two_argument_call():
+    # The pipeline calls normalize(data, limits); info is an optional, keyword-compatible addition.
+    parameters = inspect.signature(normalize).parameters
+    assert list(parameters) == ["data", "limits", "info"]
+    assert parameters["info"].default is None
 
 
 def test_results_are_frozen(limits):
@@ -40,9 +50,36 @@ def test_normalize_reports_the_source_as_probe_sees_it(limits):
     info = probe(data, limits)
     thumb = normalize(data, limits)
     assert thumb.source == info
-    assert isinstance(thumb.source, ImageInfo)
-    assert isinstance(thumb, Thumbnail)
     assert thumb.seconds > 0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        encode(quadrants(1600, 1200), "JPEG", exif=exif_bytes(orientation=6)),
+        encode(quadrants(1600, 1000).convert("P"), "GIF", save_all=True, append_images=[quadrants(1600, 1000)]),
+    ],
+    ids=["jpeg-oriented", "gif-animated"],
+)
+def test_normalize_with_the_probed_info_gives_the_same_thumbnail_without_probing_again(limits, monkeypatch, data):
+    info = probe(data, limits)
+    expected = normalize(data, limits)
+
+    def no_second_probe(*args: object) -> None:
+        raise AssertionError("the image was probed again")
+
+    monkeypatch.setattr(probe_module, "_describe", no_second_probe)
+    monkeypatch.setattr(probe_module, "sniff", no_second_probe)
+    thumb = normalize(data, limits, info)
+    assert thumb.data == expected.data
+    assert thumb.source == expected.source == info
+    assert thumb.steps == expected.steps
+
+
+def test_normalize_refuses_info_of_another_image(limits):
+    info = probe(encode(quadrants(1600, 1000), "PNG"), limits)
+    with pytest.raises(ValueError, match="does not describe"):
+        normalize(encode(quadrants(1200, 800), "PNG"), limits, info)
 
 
 def test_report_is_json(limits):

@@ -53,8 +53,8 @@ def test_lab_tiff_becomes_rgb(tiff_limits):
     assert nearly(pixel(thumb.data)[:3], colour, tolerance=4)
 
 
-def test_ycbcr_and_hsv_resize_as_they_are_and_end_as_rgb():
-    for mode in ("YCbCr", "HSV", "LAB", "CMYK"):
+def test_ycbcr_lab_and_cmyk_resize_as_they_are_and_end_as_rgb():
+    for mode in ("YCbCr", "LAB", "CMYK"):
         image = Image.new("RGB", (4, 4), (30, 160, 90)).convert(mode)
         assert resizable_converter(image) is None
         out = to_output_mode(straighten(image))
@@ -143,6 +143,19 @@ def test_bilevel_becomes_rgb_before_resizing(limits):
     # Resampled as continuous tone the stripes average to mid-gray; resized as "1" they would
     # stay pure black and white.
     assert 100 <= pixel(thumb.data)[0] <= 155
+
+
+def test_palette_tiff_with_alpha_keeps_its_transparency(tiff_limits):
+    # Pillow's TIFF decoder gives "PA" for a palette image with an alpha sample.
+    image = Image.new("PA", (1000, 600), (1, 255))
+    image.putpalette([0, 0, 0, *RED])
+    ImageDraw.Draw(image).rectangle((0, 0, 499, 599), fill=(1, 0))
+    data = encode(image, "TIFF")
+    assert reopen(data).mode == "PA"
+    thumb = normalize(data, tiff_limits)
+    assert thumb.mode == "RGBA"
+    assert pixel(thumb.data, (50, 100))[3] == 0
+    assert nearly(pixel(thumb.data, (700, 100)), (*RED, 255), tolerance=2)
 
 
 def test_rgb_with_transparent_colour_gets_alpha(limits):

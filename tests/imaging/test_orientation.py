@@ -16,6 +16,8 @@ from tests.imaging.factories import (
     encode,
     exif_bytes,
     nearly,
+    png_chunk,
+    png_chunk_types,
     quadrants,
     reopen,
 )
@@ -76,6 +78,20 @@ def test_png_orientation_from_exif_chunk(limits):
     thumb = normalize(data, limits)
     assert (thumb.width, thumb.height) == (333, 500)
     assert corner_colours(reopen(thumb.data))[0] == GREEN
+
+
+def test_exif_chunk_after_the_pixels_is_applied_and_reported(limits):
+    # Pillow writes eXIf before IDAT; other encoders may put it last, where only decoding finds it.
+    plain = encode(quadrants(600, 400), "PNG")
+    end = plain.rindex(b"IEND") - 4
+    data = plain[:end] + png_chunk(b"eXIf", exif_bytes(orientation=8)) + plain[end:]
+    assert png_chunk_types(data)[-2:] == [b"eXIf", b"IEND"]
+    assert probe(data, limits).orientation == 1  # the header alone cannot know
+    thumb = normalize(data, limits)
+    assert corner_colours(reopen(thumb.data))[0] == GREEN
+    assert thumb.source.orientation == 8
+    assert thumb.report()["input"]["orientation"] == 8  # type: ignore[index]
+    assert "orientation 8" in thumb.steps
 
 
 def test_invalid_orientation_values_are_ignored(limits):

@@ -27,7 +27,7 @@ class Check:
     fix: str = ""
 
     def line(self) -> str:
-        text = f"{'ok  ' if self.ok else 'FAIL'}  {self.name:<28} {self.detail}"
+        text = f"{'ok  ' if self.ok else 'FAIL'}  {self.name:<44} {self.detail}"
         return text + (f"\n      fix: {self.fix}" if self.fix else "")
 
 

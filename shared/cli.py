@@ -153,7 +153,7 @@ def _upload(args: argparse.Namespace, env: dict[str, str]) -> int:
         print(describe(thumbnail))
         receipt = call_with_retries(
             lambda: client.put_thumbnail(imodel_id, thumbnail.data, thumbnail.content_type),
-            RetryPolicy(budget_seconds=retry.budget_seconds, retry_after_cap_seconds=retry.retry_after_cap_seconds),
+            RetryPolicy.from_settings(retry),
         )
     except ThumbnailError as error:
         api = f" (api {error.api.status}, correlation {error.api.correlation_id})" if error.api else ""

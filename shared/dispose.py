@@ -110,7 +110,11 @@ class Disposer:
             metadata["superseded_by"] = superseded_by
         destination = self._blobs.get_blob_client(container, source.blob_name)
         copy = storage.Copy(
-            data=original, size=len(original), content_type=props.content_settings.content_type, metadata=metadata
+            data=original,
+            size=len(original),
+            content_type=props.content_settings.content_type,
+            metadata=metadata,
+            sha256=metadata["source_sha256"],
         )
         with self._claim(source, props.etag) as lease:
             if lease is None and self._newer_archived(destination, metadata["source_created"]):

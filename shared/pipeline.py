@@ -66,10 +66,7 @@ class Pipeline:
     def __post_init__(self) -> None:
         self.budget = MemoryBudget(self.settings.image.memory_budget_bytes)
         self.disposer = Disposer(self.blobs, self.settings, self.now, self.sleep)
-        self.retry_policy = RetryPolicy(
-            budget_seconds=self.settings.retry.budget_seconds,
-            retry_after_cap_seconds=self.settings.retry.retry_after_cap_seconds,
-        )
+        self.retry_policy = RetryPolicy.from_settings(self.settings.retry)
 
     def process(self, blob: BlobClient) -> Outcome:
         """Handle one blob of the incoming container.  Never raises for a failure of the blob."""

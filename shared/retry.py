@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from shared.errors import ErrorCode, ThumbnailError
+from shared.settings import RetrySettings
 
 T = TypeVar("T")
 
@@ -28,6 +29,11 @@ class RetryPolicy:
     max_backoff_seconds: float = 30.0
     not_initialized_interval_seconds: float = 30.0
     max_attempts: int = 20
+
+    @classmethod
+    def from_settings(cls, retry: RetrySettings) -> RetryPolicy:
+        """The policy for one invocation, bounded by the app settings."""
+        return cls(budget_seconds=retry.budget_seconds, retry_after_cap_seconds=retry.retry_after_cap_seconds)
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -104,6 +104,7 @@ class Copy:
     size: int
     content_type: str | None = None
     metadata: dict[str, str] | None = None
+    sha256: str | None = None  # of ``data``, when the caller has it already (saves hashing twice)
 
 
 def write_copy(source: BlobClient, etag: str, destination: BlobClient, copy: Copy) -> str:
@@ -112,7 +113,7 @@ def write_copy(source: BlobClient, etag: str, destination: BlobClient, copy: Cop
     Returns the sha256 of the bytes written (hashed on the way through when streamed).
     """
     md5 = content_md5(copy.data) if copy.data is not None else None
-    digest = hashlib.sha256(copy.data) if copy.data is not None else hashlib.sha256()
+    digest = hashlib.sha256()  # filled on the way through when streamed
     settings = ContentSettings(content_type=copy.content_type, content_md5=bytearray(md5) if md5 else None)
     where = f"copy to {destination.container_name}/{destination.blob_name}"
     data = copy.data
@@ -121,6 +122,7 @@ def write_copy(source: BlobClient, etag: str, destination: BlobClient, copy: Cop
             where,
             lambda: destination.upload_blob(data, overwrite=True, metadata=copy.metadata, content_settings=settings),
         )
+        sha256 = copy.sha256 or sha256_hex(data)
     else:
         storage_call(
             where,
@@ -132,6 +134,7 @@ def write_copy(source: BlobClient, etag: str, destination: BlobClient, copy: Cop
                 content_settings=settings,
             ),
         )
+        sha256 = digest.hexdigest()
     written = storage_call(f"verify {where}", destination.get_blob_properties)
     stored_md5 = written.content_settings.content_md5
     if written.size != copy.size or (md5 is not None and stored_md5 is not None and bytes(stored_md5) != md5):
@@ -139,7 +142,7 @@ def write_copy(source: BlobClient, etag: str, destination: BlobClient, copy: Cop
             ErrorCode.STORAGE_UNAVAILABLE,
             f"The {where} does not match the source ({written.size} of {copy.size} bytes); source kept.",
         )
-    return digest.hexdigest()
+    return sha256
 
 
 def _chunks(source: BlobClient, etag: str, digest: Any) -> Iterator[bytes]:

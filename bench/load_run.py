@@ -19,8 +19,9 @@ from azure.storage.blob import BlobServiceClient
 from PIL import Image
 
 from shared.azurite import Azurite
+from shared.demo import create_containers, local_env
 from shared.drain import drain
-from shared.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, EmulatorConfig
+from shared.emulator import Emulator, EmulatorConfig
 from shared.pipeline import build_pipeline
 from shared.settings import load_settings
 
@@ -46,17 +47,9 @@ def main() -> int:
     forbidden = frozenset(imodels[: args.forbidden])
     config = EmulatorConfig(forbidden=forbidden, fail_rate_503=args.p503, fail_rate_429=args.p429, seed=1)
     with Azurite(location=Path(tempfile.mkdtemp(prefix="load-"))) as azurite, Emulator(config) as emulator:
-        env = {
-            "THUMBNAILS_STORAGE": azurite.connection_string,
-            "ITWIN_API_URL": emulator.url,
-            "ITWIN_TOKEN_URL": emulator.token_url,
-            "ITWIN_CLIENT_ID": DEFAULT_CLIENT_ID,
-            "ITWIN_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
-        }
-        settings = load_settings(env)
+        settings = load_settings(local_env(azurite, emulator))
         service = BlobServiceClient.from_connection_string(azurite.connection_string)
-        for name in (settings.incoming_container, settings.processed_container, settings.deadletter_container):
-            service.create_container(name)
+        create_containers(service, settings)
         incoming = service.get_container_client(settings.incoming_container)
         frames = [frame(i) for i in range(8)]
         names = [f"{imodels[i % len(imodels)]}/frame-{i:05}.png" for i in range(args.blobs)]

@@ -23,14 +23,13 @@ from shared.azurite import Azurite
 from shared.cli import print_outcome
 from shared.deadletters import DeadLetters
 from shared.drain import drain, watch
-from shared.emulator import Emulator, EmulatorConfig
+from shared.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, EmulatorConfig
 from shared.pipeline import build_pipeline, utcnow
 from shared.settings import Settings, load_settings
 
 GOOD_IMODEL = "5e19bee0-3aea-4355-a9f0-c6df9989ee7d"
 PHOTO_IMODEL = "0b5c6bd4-97a4-4a3b-9a0e-3c1f4e0e8d11"
 FORBIDDEN_IMODEL = "9a1c2f30-7e44-4c0b-8d5e-2b6f1a9c0d42"
-CLIENT_ID, CLIENT_SECRET = "local-client", "local-secret"  # the emulator's built-in client
 
 
 def sample_render(width: int = 1920, height: int = 1080) -> bytes:
@@ -68,24 +67,33 @@ def samples() -> dict[str, bytes]:
     }
 
 
+def local_env(azurite: Azurite, emulator: Emulator) -> dict[str, str]:
+    """Settings that point the app at a running Azurite and emulator (the emulator's own client)."""
+    return {
+        "THUMBNAILS_STORAGE": azurite.connection_string,
+        "ITWIN_API_URL": emulator.url,
+        "ITWIN_TOKEN_URL": emulator.token_url,
+        "ITWIN_CLIENT_ID": DEFAULT_CLIENT_ID,
+        "ITWIN_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+    }
+
+
+def create_containers(blobs: BlobServiceClient, settings: Settings) -> None:
+    for name in (settings.incoming_container, settings.processed_container, settings.deadletter_container):
+        with contextlib.suppress(ResourceExistsError):
+            blobs.create_container(name)
+
+
 def run_demo(workdir: Path, *, keep: bool = False) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(workdir / "azurite", ignore_errors=True)  # every demo starts from empty storage
     azurite = Azurite(location=workdir / "azurite")
     azurite.location.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
     with azurite, Emulator(EmulatorConfig(forbidden=frozenset({FORBIDDEN_IMODEL}))) as emulator:
-        env = {
-            "THUMBNAILS_STORAGE": azurite.connection_string,
-            "ITWIN_API_URL": emulator.url,
-            "ITWIN_TOKEN_URL": emulator.token_url,
-            "ITWIN_CLIENT_ID": CLIENT_ID,
-            "ITWIN_CLIENT_SECRET": CLIENT_SECRET,
-        }
+        env = local_env(azurite, emulator)
         settings = load_settings(env)
         pipeline = build_pipeline(settings)
-        for name in (settings.incoming_container, settings.processed_container, settings.deadletter_container):
-            with contextlib.suppress(ResourceExistsError):
-                pipeline.blobs.create_container(name)
+        create_containers(pipeline.blobs, settings)
         incoming = pipeline.blobs.get_container_client(settings.incoming_container)
         print(f"Azurite on 127.0.0.1:{azurite.blob_port}, iTwin emulator on {emulator.url}")
         print(f"\nDropping {len(samples())} files into '{settings.incoming_container}':")

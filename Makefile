@@ -23,10 +23,10 @@ $(STAMP_NODE): package.json package-lock.json
 	touch $@
 
 run: setup
-	$(PY) -m shared.cli demo
+	$(PY) -m devkit.demo
 
 run-keep: setup
-	$(PY) -m shared.cli demo --keep
+	$(PY) -m devkit.demo --keep
 
 test: setup
 	$(PY) -m pytest
@@ -34,7 +34,8 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared function_app.py bench
+	$(VENV)/bin/mypy shared devkit function_app.py bench
+	$(VENV)/bin/lint-imports
 
 infra-check:
 	bash infra/check.sh

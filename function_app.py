@@ -7,7 +7,7 @@ size from the blob's properties before it downloads anything, and reads the byte
 import azure.functions as func
 import azurefunctions.extensions.bindings.blob as blob
 
-from shared import host
+from shared.delivery import host
 
 app = func.FunctionApp()
 host.start()  # settings are validated when the worker loads: a bad one fails here, by name

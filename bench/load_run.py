@@ -18,11 +18,11 @@ from pathlib import Path
 from azure.storage.blob import BlobServiceClient
 from PIL import Image
 
-from shared.azurite import Azurite
-from shared.demo import create_containers, local_env
-from shared.drain import drain
-from shared.emulator import Emulator, EmulatorConfig
-from shared.pipeline import build_pipeline
+from devkit.azurite import Azurite
+from devkit.emulator import Emulator, EmulatorConfig
+from devkit.local_env import create_containers, local_env
+from shared.delivery.pipeline import build_pipeline
+from shared.ops.drain import drain
 from shared.settings import load_settings
 
 

@@ -15,6 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from shared.core.retry import RetrySettings
+from shared.core.secret import Secret
+from shared.edges.itwin import ItwinSettings
+from shared.edges.storage import StorageConnection
+from shared.imaging.limits import API_MAX_THUMBNAIL_BYTES, ImageLimits
+
 #: Every setting name the code reads, with its default (``None``: required, or optional with no
 #: default).  ``infra/`` must set or deliberately default each one; a test keeps them in step.
 DEFAULTS: dict[str, str | None] = {
@@ -47,10 +53,26 @@ IDENTITY_SUFFIXES = ("blobServiceUri", "queueServiceUri", "credential", "clientI
 
 STORAGE_SETTING = "THUMBNAILS_STORAGE"
 
-#: The API's own limit on a thumbnail (the contract's 413 message): not a setting.
-API_MAX_THUMBNAIL_BYTES = 5_242_880
-
 _CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+__all__ = [
+    "API_MAX_THUMBNAIL_BYTES",
+    "DEFAULTS",
+    "IDENTITY_SUFFIXES",
+    "STORAGE_SETTING",
+    "ImageLimits",
+    "ItwinSettings",
+    "RetrySettings",
+    "Secret",
+    "Settings",
+    "SettingsError",
+    "StorageConnection",
+    "load_image_limits",
+    "load_itwin_settings",
+    "load_retry_settings",
+    "load_settings",
+]
 
 
 class SettingsError(ValueError):
@@ -60,71 +82,6 @@ class SettingsError(ValueError):
         super().__init__(f"setting {name}: {problem}")
         self.name = name
         self.problem = problem
-
-
-class Secret(str):
-    """A string that never shows itself in a repr, a log record or a traceback's locals."""
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    def reveal(self) -> str:
-        return str.__str__(self)
-
-    def __str__(self) -> str:
-        return "***"
-
-    def __format__(self, format_spec: str) -> str:
-        return "***"
-
-
-@dataclass(frozen=True)
-class StorageConnection:
-    """Either a connection string (Azurite, or a key-based account) or identity-based settings."""
-
-    connection_string: Secret | None = None
-    blob_service_uri: str | None = None
-    queue_service_uri: str | None = None
-    credential: str | None = None
-    client_id: str | None = None
-
-    @property
-    def uses_identity(self) -> bool:
-        return self.connection_string is None
-
-
-@dataclass(frozen=True)
-class ImageLimits:
-    """What the image stage accepts and produces."""
-
-    max_width: int = 800
-    max_height: int = 500
-    max_output_bytes: int = API_MAX_THUMBNAIL_BYTES
-    max_input_bytes: int = 256 * 1024 * 1024
-    max_pixels: int = 140_000_000
-    allow_tiff: bool = False
-    memory_budget_bytes: int = 1024 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class RetrySettings:
-    """Bounds on how long one invocation, and one blob across invocations, may keep trying."""
-
-    budget_seconds: float = 300.0
-    retry_after_cap_seconds: float = 60.0
-    not_initialized_window_seconds: float = 15 * 60.0
-    max_delivery_attempts: int = 5
-
-
-@dataclass(frozen=True)
-class ItwinSettings:
-    api_url: str
-    token_url: str
-    client_id: str
-    client_secret: Secret
-    scope: str
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from PIL import Image
 
-from shared.azurite import Azurite
-from shared.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, EmulatorConfig
+from devkit.azurite import Azurite
+from devkit.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, EmulatorConfig
 
 
 @dataclass
@@ -108,7 +108,7 @@ def containers(env: dict[str, str]) -> Containers:
 
 @pytest.fixture
 def pipeline(env: dict[str, str], clock: FakeClock, containers: Containers):  # type: ignore[no-untyped-def]
-    from shared.pipeline import build_pipeline
+    from shared.delivery.pipeline import build_pipeline
     from shared.settings import load_settings
 
     return build_pipeline(load_settings(env), clock=clock, sleep=clock.sleep, now=clock.now)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from shared import host
+from shared.delivery import host
 from tests.conftest import new_imodel, png_bytes
 
 

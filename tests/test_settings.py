@@ -113,7 +113,7 @@ def test_every_setting_is_documented_in_the_readme_and_the_example_file():
 
 
 def test_every_error_code_is_in_the_readme_troubleshooting_table():
-    from shared.errors import CODES
+    from shared.core.errors import CODES
 
     readme = (ROOT / "README.md").read_text()
     for code in CODES:

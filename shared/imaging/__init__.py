@@ -7,16 +7,22 @@
 
 Modules: ``formats`` (allowlist, sniffing), ``headers`` (raw canvas sizes), ``probe``,
 ``geometry`` (fit, draft, reduction), ``orientation``, ``modes``, ``icc``, ``resize``, ``encode``,
-``admission`` (memory budget), ``normalize``, ``models`` (results and ``describe``).
+``admission`` (memory budget), ``normalize``, ``models`` (results and ``describe``), ``limits``
+(``ImageLimits``, owned here; ``shared.settings`` fills it in).
+
+Pure: imports :mod:`shared.core` and Pillow, never the Azure SDK, ``requests``, the settings module
+or anything else above it.
 """
 
 from shared.imaging.admission import MemoryBudget, estimate_decode_bytes
+from shared.imaging.limits import ImageLimits
 from shared.imaging.models import ImageInfo, Thumbnail, describe
 from shared.imaging.normalize import normalize
 from shared.imaging.probe import probe
 
 __all__ = [
     "ImageInfo",
+    "ImageLimits",
     "MemoryBudget",
     "Thumbnail",
     "describe",

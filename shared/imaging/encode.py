@@ -19,7 +19,7 @@ import math
 
 from PIL import Image
 
-from shared.errors import ErrorCode
+from shared.core.errors import ErrorCode
 from shared.imaging.failures import image_error
 from shared.imaging.models import ImageInfo
 

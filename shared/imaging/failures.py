@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.errors import ErrorCode, ThumbnailError
+from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging.models import ImageInfo
 
 

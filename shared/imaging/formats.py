@@ -25,9 +25,9 @@ from PIL import (
     WebPImagePlugin,
 )
 
-from shared.errors import ErrorCode
+from shared.core.errors import ErrorCode
 from shared.imaging.failures import image_error
-from shared.settings import ImageLimits
+from shared.imaging.limits import ImageLimits
 
 #: Decoders allowed by default, in the spelling Pillow uses for ``Image.format``.
 DEFAULT_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "GIF", "BMP")

@@ -18,17 +18,17 @@ from contextlib import contextmanager
 
 from PIL import Image, ImageFile
 
-from shared.errors import ErrorCode
+from shared.core.errors import ErrorCode
 from shared.imaging.encode import encode_png
 from shared.imaging.failures import image_error
 from shared.imaging.geometry import Size, draft_request, fit_within, stored_box
 from shared.imaging.icc import to_srgb
+from shared.imaging.limits import ImageLimits
 from shared.imaging.models import ImageInfo, Thumbnail
 from shared.imaging.modes import drop_opaque_alpha, resizable_converter, straighten, to_output_mode
 from shared.imaging.orientation import apply_orientation, read_orientation
 from shared.imaging.probe import DECODE_ERRORS, explain, open_checked, open_probed
 from shared.imaging.resize import Box, downscale
-from shared.settings import ImageLimits
 
 CONTENT_TYPE = "image/png"
 

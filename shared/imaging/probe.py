@@ -15,7 +15,7 @@ from typing import Any
 
 from PIL import Image, ImageFile, PngImagePlugin
 
-from shared.errors import ErrorCode, ThumbnailError
+from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging.failures import image_error
 from shared.imaging.formats import allowed_formats, decoder_for, sniff
 from shared.imaging.geometry import (
@@ -27,9 +27,9 @@ from shared.imaging.geometry import (
     stored_box,
 )
 from shared.imaging.headers import gif_screen, pillow_would_object, raw_canvas
+from shared.imaging.limits import ImageLimits
 from shared.imaging.models import ImageInfo
 from shared.imaging.orientation import read_orientation
-from shared.settings import ImageLimits
 
 #: What Pillow's decoders raise for a damaged header or stream.  MemoryError is deliberately not
 #: here: running out of memory says nothing about the file.

@@ -7,7 +7,7 @@ import zlib
 import pytest
 from PIL import Image, ImageFile
 
-from shared.errors import ErrorCode, ThumbnailError
+from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging import normalize
 from tests.imaging.factories import encode, png_chunk
 

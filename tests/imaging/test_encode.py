@@ -7,7 +7,7 @@ import math
 import pytest
 from PIL import Image
 
-from shared.errors import ErrorCode, ThumbnailError
+from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging import ImageInfo, normalize
 from shared.imaging import encode as encode_module
 from shared.settings import API_MAX_THUMBNAIL_BYTES, ImageLimits

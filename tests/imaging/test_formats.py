@@ -8,7 +8,7 @@ import random
 import pytest
 from PIL import Image
 
-from shared.errors import ErrorCode, ThumbnailError
+from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging import normalize, probe
 from shared.imaging.formats import allowed_formats, sniff
 from shared.settings import ImageLimits

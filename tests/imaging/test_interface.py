@@ -23,6 +23,7 @@ def test_public_names():
         "probe",
         "normalize",
         "ImageInfo",
+        "ImageLimits",
         "Thumbnail",
         "MemoryBudget",
         "estimate_decode_bytes",

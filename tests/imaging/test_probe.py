@@ -10,7 +10,7 @@ import warnings
 import pytest
 from PIL import Image, ImageFile
 
-from shared.errors import ErrorCode, ThumbnailError
+from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging import normalize, probe
 from shared.settings import ImageLimits
 from tests.imaging.factories import (

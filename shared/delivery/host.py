@@ -1,0 +1,48 @@
+"""The seam between the Functions host and the pipeline: one pipeline per worker process."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+from azure.storage.blob import BlobClient
+
+from shared.core.outcome import Outcome
+from shared.delivery.log import log_outcome
+from shared.delivery.pipeline import Pipeline, build_pipeline
+from shared.settings import load_settings
+
+_lock = threading.Lock()
+_pipeline: Pipeline | None = None
+
+
+class RetryLaterError(Exception):
+    """Raised to fail the invocation on a transient failure, so the host delivers the blob again."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(f"{outcome.blob}: {outcome.code}: {outcome.message}")
+        self.outcome = outcome
+
+
+def start(env: Mapping[str, str] | None = None) -> Pipeline:
+    """Validate settings and wire the pipeline once; a bad setting fails here, naming itself."""
+    global _pipeline
+    with _lock:
+        if _pipeline is None:
+            _pipeline = build_pipeline(load_settings(env))
+        return _pipeline
+
+
+def reset() -> None:
+    """Forget the wired pipeline (tests and ``doctor`` use fresh settings)."""
+    global _pipeline
+    with _lock:
+        _pipeline = None
+
+
+def handle_blob(client: BlobClient) -> Outcome:
+    outcome = start().process(client)
+    log_outcome(outcome)
+    if outcome.must_retry:
+        raise RetryLaterError(outcome)
+    return outcome

@@ -1,0 +1,180 @@
+"""The iTwin Platform at the edge: an IMS client-credentials token and the thumbnail PUT.
+
+The HTTP session, the clock and the settings are handed in, so tests run this against the local
+emulator over real HTTP with a fake clock.  Nothing here retries beyond the one token refresh the
+contract calls for; :mod:`shared.core.retry` decides the rest.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from shared.core.errors import ErrorCode, Stage, ThumbnailError
+from shared.core.secret import Secret
+from shared.edges.api_errors import decode_body, token_error, upload_error
+
+
+@dataclass(frozen=True)
+class ItwinSettings:
+    api_url: str
+    token_url: str
+    client_id: str
+    client_secret: Secret
+    scope: str
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+
+#: The media type the contract recommends in ``Accept``.
+ACCEPT = "application/vnd.bentley.itwin-platform.v2+json"
+
+#: Bentley's own service-client library refreshes this long before ``expires_in`` runs out.
+REFRESH_MARGIN_SECONDS = 60.0
+
+
+def new_session(pool_size: int = 16) -> requests.Session:
+    """One pooled session per process: TLS handshakes are the expensive part of a small PUT."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+class TokenProvider:
+    """Caches one access token per process; one caller at a time fetches a new one.
+
+    ``invalidate(token)`` drops the cached token only if it is still the one the caller used, so
+    when several uploads hit 401 at once, exactly one of them fetches the replacement.
+    """
+
+    def __init__(
+        self,
+        settings: ItwinSettings,
+        session: requests.Session,
+        clock: Callable[[], float] = time.monotonic,
+        refresh_margin: float = REFRESH_MARGIN_SECONDS,
+    ) -> None:
+        self._settings = settings
+        self._session = session
+        self._clock = clock
+        self._margin = refresh_margin
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires_at = 0.0
+
+    def get(self) -> str:
+        with self._lock:
+            if self._token is None or self._clock() >= self._expires_at:
+                self._token, lifetime = self._fetch()
+                self._expires_at = self._clock() + self._usable_for(lifetime)
+            return self._token
+
+    def invalidate(self, token: str) -> None:
+        with self._lock:
+            if self._token == token:
+                self._token = None
+
+    def _usable_for(self, lifetime: float) -> float:
+        """Refresh ``margin`` seconds early; a very short-lived token is used for half its life."""
+        return lifetime - self._margin if lifetime > 2 * self._margin else lifetime / 2
+
+    def _fetch(self) -> tuple[str, float]:
+        s = self._settings
+        try:
+            response = self._session.post(
+                s.token_url,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": s.client_id,
+                    "client_secret": s.client_secret.reveal(),
+                    "scope": s.scope,
+                },
+                headers={"Accept": "application/json"},
+                timeout=(s.connect_timeout, s.read_timeout),
+            )
+        except requests.RequestException as exc:
+            raise ThumbnailError(
+                ErrorCode.TOKEN_SERVICE_UNAVAILABLE,
+                f"Could not reach the token endpoint {s.token_url}: {type(exc).__name__}.",
+            ) from None
+        if response.status_code != 200:
+            raise token_error(response.status_code, response.headers, response.content)
+        body = decode_body(response.content)
+        token = body.get("access_token") if isinstance(body, dict) else None
+        lifetime = body.get("expires_in", 3600) if isinstance(body, dict) else 0
+        if not isinstance(token, str) or not token or not isinstance(lifetime, int | float):
+            raise ThumbnailError(
+                ErrorCode.TOKEN_SERVICE_UNAVAILABLE, "The token endpoint answered 200 without an access_token."
+            )
+        return token, float(lifetime)
+
+
+@dataclass(frozen=True)
+class UploadReceipt:
+    status: int
+    correlation_id: str | None
+    token_refreshed: bool
+
+
+class ItwinClient:
+    """The two calls the app makes: upload a thumbnail, and (for ``doctor``) look up an iModel."""
+
+    def __init__(self, settings: ItwinSettings, session: requests.Session, tokens: TokenProvider) -> None:
+        self._settings = settings
+        self._session = session
+        self.tokens = tokens
+
+    def put_thumbnail(self, imodel_id: str, data: bytes, content_type: str) -> UploadReceipt:
+        """One upload; on 401 refresh the token once and try again, then give up for good."""
+        url = f"{self._settings.api_url}/imodels/{imodel_id}/thumbnail"
+        refreshed = False
+        while True:
+            token = self.tokens.get()
+            response = self._send("PUT", url, token, data=data, content_type=content_type)
+            if response.status_code == 201:
+                return UploadReceipt(201, response.headers.get("x-correlation-id"), refreshed)
+            if response.status_code == 401 and not refreshed:
+                self.tokens.invalidate(token)
+                refreshed = True
+                continue
+            raise upload_error(response.status_code, response.headers, response.content)
+
+    def get_imodel(self, imodel_id: str) -> dict[str, Any]:
+        """``GET /imodels/{id}``: whether the service client can see the iModel, and its state."""
+        url = f"{self._settings.api_url}/imodels/{imodel_id}"
+        token = self.tokens.get()
+        response = self._send("GET", url, token)
+        if response.status_code != 200:
+            raise upload_error(response.status_code, response.headers, response.content)
+        body = decode_body(response.content)
+        imodel = body.get("iModel") if isinstance(body, dict) else None
+        return imodel if isinstance(imodel, dict) else {}
+
+    def _send(
+        self, method: str, url: str, token: str, *, data: bytes | None = None, content_type: str | None = None
+    ) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}", "Accept": ACCEPT}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        try:
+            return self._session.request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=(self._settings.connect_timeout, self._settings.read_timeout),
+            )
+        except requests.RequestException as exc:
+            raise ThumbnailError(
+                ErrorCode.API_UNREACHABLE,
+                f"{method} {url} failed: {type(exc).__name__}.",
+                stage=Stage.UPLOAD,
+            ) from None

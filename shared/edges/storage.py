@@ -1,0 +1,236 @@
+"""Blob storage at the edge: one way to build clients, and moves that never lose a blob.
+
+``THUMBNAILS_STORAGE`` is resolved here for both the trigger's account and the code that moves
+blobs: a connection string (Azurite, key-based accounts) or the identity-based settings Azure
+Functions defines (``THUMBNAILS_STORAGE__blobServiceUri`` ... ``__credential=managedidentity``).
+
+A move is copy → verify → delete-if-unchanged.  A crash between any two steps leaves the source
+where it was, so the next attempt simply does the move again (uploads overwrite, deletes of a
+missing blob count as done).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from azure.core import MatchConditions
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.storage.blob import (
+    BlobClient,
+    BlobLeaseClient,
+    BlobProperties,
+    BlobServiceClient,
+    ContentSettings,
+    ExponentialRetry,
+)
+
+from shared.core.errors import ErrorCode, ThumbnailError
+from shared.core.secret import Secret
+
+
+@dataclass(frozen=True)
+class StorageConnection:
+    """Either a connection string (Azurite, or a key-based account) or identity-based settings."""
+
+    connection_string: Secret | None = None
+    blob_service_uri: str | None = None
+    queue_service_uri: str | None = None
+    credential: str | None = None
+    client_id: str | None = None
+
+    @property
+    def uses_identity(self) -> bool:
+        return self.connection_string is None
+
+
+T = TypeVar("T")
+
+#: The storage SDK retries on its own (by default from 15 s apart); keep that short so our own retry
+#: budget, and the host's redelivery, stay in charge of long outages.
+_CLIENT_OPTIONS: dict[str, Any] = {
+    "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=2),
+    "connection_timeout": 10,
+    "read_timeout": 120,
+}
+
+
+def credential_for(connection: StorageConnection) -> TokenCredential:
+    """The managed identity named by ``__clientId`` (user-assigned), else the default chain."""
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    if (connection.credential or "").lower() == "managedidentity":
+        return ManagedIdentityCredential(client_id=connection.client_id)
+    return DefaultAzureCredential(managed_identity_client_id=connection.client_id)
+
+
+def blob_service(connection: StorageConnection, **options: Any) -> BlobServiceClient:
+    """``options`` go to the SDK client as they are (e.g. ``per_call_policies``)."""
+    kwargs = _CLIENT_OPTIONS | options
+    if connection.connection_string is not None:
+        return BlobServiceClient.from_connection_string(connection.connection_string.reveal(), **kwargs)
+    assert connection.blob_service_uri is not None  # settings guarantee one of the two
+    return BlobServiceClient(connection.blob_service_uri, credential=credential_for(connection), **kwargs)
+
+
+def storage_call(what: str, action: Callable[[], T]) -> T:
+    """Run one storage request; anything unexpected becomes a transient StorageUnavailable."""
+    try:
+        return action()
+    except (ResourceNotFoundError, ResourceModifiedError, ResourceExistsError):
+        raise
+    except AzureError as exc:
+        raise ThumbnailError(
+            ErrorCode.STORAGE_UNAVAILABLE, f"Storage failed while trying to {what}: {type(exc).__name__}."
+        ) from None
+
+
+def properties_or_none(blob: BlobClient) -> BlobProperties | None:
+    """The blob's properties, or None when it no longer exists (already handled by someone else)."""
+    try:
+        return storage_call(f"read properties of {blob.container_name}/{blob.blob_name}", blob.get_blob_properties)
+    except ResourceNotFoundError:
+        return None
+
+
+def download(blob: BlobClient, etag: str) -> bytes | None:
+    """The blob's bytes as of ``etag``; None when it was deleted or replaced since."""
+    try:
+        return storage_call(
+            f"download {blob.container_name}/{blob.blob_name}",
+            lambda: blob.download_blob(etag=etag, match_condition=MatchConditions.IfNotModified).readall(),
+        )
+    except (ResourceNotFoundError, ResourceModifiedError):
+        return None
+
+
+def content_md5(data: bytes) -> bytes:
+    return hashlib.md5(data, usedforsecurity=False).digest()
+
+
+@dataclass(frozen=True)
+class Copy:
+    """What to write at the destination of a move."""
+
+    data: bytes | None  # None: stream it from the source (a blob too large to hold in memory)
+    size: int
+    content_type: str | None = None
+    metadata: dict[str, str] | None = None
+    sha256: str | None = None  # of ``data``, when the caller has it already (saves hashing twice)
+
+
+def write_copy(source: BlobClient, etag: str, destination: BlobClient, copy: Copy) -> str:
+    """Copy, then verify (length, and Content-MD5 when we hold the bytes) before anyone deletes.
+
+    Returns the sha256 of the bytes written (hashed on the way through when streamed).
+    """
+    md5 = content_md5(copy.data) if copy.data is not None else None
+    digest = hashlib.sha256()  # filled on the way through when streamed
+    settings = ContentSettings(content_type=copy.content_type, content_md5=bytearray(md5) if md5 else None)
+    where = f"copy to {destination.container_name}/{destination.blob_name}"
+    data = copy.data
+    if data is not None:
+        storage_call(
+            where,
+            lambda: destination.upload_blob(data, overwrite=True, metadata=copy.metadata, content_settings=settings),
+        )
+        sha256 = copy.sha256 or sha256_hex(data)
+    else:
+        storage_call(
+            where,
+            lambda: destination.upload_blob(
+                _chunks(source, etag, digest),
+                length=copy.size,
+                overwrite=True,
+                metadata=copy.metadata,
+                content_settings=settings,
+            ),
+        )
+        sha256 = digest.hexdigest()
+    written = storage_call(f"verify {where}", destination.get_blob_properties)
+    stored_md5 = written.content_settings.content_md5
+    if written.size != copy.size or (md5 is not None and stored_md5 is not None and bytes(stored_md5) != md5):
+        raise ThumbnailError(
+            ErrorCode.STORAGE_UNAVAILABLE,
+            f"The {where} does not match the source ({written.size} of {copy.size} bytes); source kept.",
+        )
+    return sha256
+
+
+def _chunks(source: BlobClient, etag: str, digest: Any) -> Iterator[bytes]:
+    stream = source.download_blob(etag=etag, match_condition=MatchConditions.IfNotModified)
+    for chunk in stream.chunks():
+        digest.update(chunk)
+        yield chunk
+
+
+def set_metadata_if_unchanged(blob: BlobClient, metadata: dict[str, str], etag: str) -> None:
+    """Replace the blob's metadata unless the blob changed since ``etag`` (then the newer one wins)."""
+    with contextlib.suppress(ResourceNotFoundError, ResourceModifiedError):
+        storage_call(
+            f"update metadata of {blob.container_name}/{blob.blob_name}",
+            lambda: blob.set_blob_metadata(metadata, etag=etag, match_condition=MatchConditions.IfNotModified),
+        )
+
+
+def acquire_lease(
+    blob: BlobClient,
+    etag: str,
+    *,
+    seconds: int,
+    sleep: Callable[[float], None],
+    tries: int = 30,
+    wait: float = 1.0,
+) -> BlobLeaseClient | None:
+    """Claim the source while it is being disposed, so two workers never dispose it differently.
+
+    None when the blob is gone or changed since ``etag`` (someone else handled this version, or a
+    newer upload will be handled by its own event).  While another worker holds the lease, wait:
+    disposing takes about a second, and a crashed holder's lease runs out after ``seconds``.
+    """
+    for _ in range(tries):
+        try:
+            return storage_call(
+                f"lease {blob.container_name}/{blob.blob_name}",
+                lambda: blob.acquire_lease(seconds, etag=etag, match_condition=MatchConditions.IfNotModified),
+            )
+        except (ResourceNotFoundError, ResourceModifiedError):
+            return None
+        except ResourceExistsError:
+            sleep(wait)
+    raise ThumbnailError(
+        ErrorCode.STORAGE_UNAVAILABLE,
+        f"{blob.container_name}/{blob.blob_name} stayed leased by another worker; retried later.",
+    )
+
+
+def release(lease: BlobLeaseClient | None) -> None:
+    if lease is not None:
+        with contextlib.suppress(AzureError):
+            lease.release()
+
+
+def delete_if_unchanged(blob: BlobClient, etag: str, lease: BlobLeaseClient | None = None) -> bool:
+    """Delete the source only if it is still the version we handled.
+
+    False when it changed meanwhile: a newer upload sits at the same path and its own event will
+    process it, so it must not be deleted.  A source that is already gone counts as deleted.
+    """
+    try:
+        storage_call(
+            f"delete {blob.container_name}/{blob.blob_name}",
+            lambda: blob.delete_blob(lease=lease, etag=etag, match_condition=MatchConditions.IfNotModified),
+        )
+    except ResourceNotFoundError:
+        return True
+    except ResourceModifiedError:
+        return False
+    return True
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

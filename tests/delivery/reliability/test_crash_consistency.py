@@ -1,0 +1,86 @@
+"""Kill the worker (SIGKILL) before each of its I/O requests in turn, rerun, and check the promise:
+nothing lost, at most one dead-letter, no dead-letter of an uploaded blob, at most one extra PUT."""
+
+import contextlib
+import hashlib
+import json
+import subprocess
+import sys
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.storage.blob import BlobLeaseClient
+
+from tests.conftest import new_imodel, png_bytes
+from tests.repo import ROOT
+
+
+def run_worker(env, blob_name, kill_at):
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.delivery.reliability.crash_worker", json.dumps(env), blob_name, str(kill_at)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return result
+
+
+def let_the_lease_expire(containers, name):
+    """What the 60 s of a dead worker's lease do in production, without waiting for them."""
+    with contextlib.suppress(ResourceNotFoundError, HttpResponseError):
+        BlobLeaseClient(containers.incoming.get_blob_client(name)).break_lease(lease_break_period=0)
+
+
+def requests_of_a_clean_run(env, containers, imodel, original):
+    """How many I/O requests one uninterrupted run makes (the number of kill points to try)."""
+    name = f"{imodel}/probe.png"
+    containers.incoming.upload_blob(name, original)
+    result = run_worker(env, name, 0)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["requests"]
+
+
+def assert_converged(containers, emulator, imodel, name, original, *, uploaded):
+    assert name not in containers.names(containers.incoming), "the blob was left behind"
+    processed = [n for n in containers.names(containers.processed) if n == name]
+    dead = [n for n in containers.names(containers.deadletter) if n.startswith(name)]
+    if uploaded:
+        assert processed == [name]
+        assert containers.read(containers.processed, name) == original
+        assert dead == [], "an uploaded blob was dead-lettered"
+        puts = emulator.state.uploads.get(imodel, [])
+        assert 1 <= len(puts) <= 2, f"{len(puts)} PUTs"
+        assert len({hashlib.sha256(p.data).digest() for p in puts}) == 1
+    else:
+        assert processed == []
+        assert dead == [name, name + ".error.json"]
+        assert containers.read(containers.deadletter, name) == original
+        payload = json.loads(containers.read(containers.deadletter, name + ".error.json"))
+        assert payload["code"] == "InsufficientPermissions"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ["uploaded", "deadlettered"])
+def test_a_kill_before_any_request_converges_on_rerun(env, containers, emulator, scenario):
+    original = png_bytes(640, 360)
+    probe_imodel = new_imodel()
+    if scenario == "deadlettered":
+        emulator.state.forbid(probe_imodel)
+    total = requests_of_a_clean_run(env, containers, probe_imodel, original)
+    assert total >= 8  # the pipeline's steps, each a request
+
+    for kill_at in range(1, total + 1):
+        imodel = new_imodel()
+        if scenario == "deadlettered":
+            emulator.state.forbid(imodel)
+        name = f"{imodel}/render-{kill_at}.png"
+        containers.incoming.upload_blob(name, original)
+
+        crashed = run_worker(env, name, kill_at)
+        assert crashed.returncode == -9, f"kill point {kill_at} did not kill: {crashed.stdout} {crashed.stderr}"
+        let_the_lease_expire(containers, name)
+        rerun = run_worker(env, name, 0)
+        assert rerun.returncode == 0, rerun.stderr
+        assert_converged(containers, emulator, imodel, name, original, uploaded=scenario == "uploaded")

@@ -1,0 +1,349 @@
+"""At-least-once delivery: duplicates, concurrency, late old images, uncommitted uploads, the
+poison queue and redrive, on real Azurite and the emulator."""
+
+import base64
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+from azure.storage.blob import BlobBlock
+from azure.storage.queue import QueueServiceClient
+from requests.adapters import HTTPAdapter
+
+from shared.core.outcome import Status
+from shared.delivery.dispose import LATEST_PREFIX, LatestUpload, etag_text
+from shared.delivery.pipeline import ATTEMPTS_METADATA, build_pipeline
+from shared.edges.itwin import new_session
+from shared.edges.storage import blob_service
+from shared.imaging import normalize
+from shared.ops.deadletters import AUDIT_PREFIX, DeadLetters
+from shared.ops.poison import POISON_QUEUE, parse_poison_message, poison_queue, sweep
+from shared.settings import load_settings
+from tests.conftest import new_imodel, png_bytes
+
+
+def workers(env, clock, count):
+    """Separate pipelines: separate token caches and clients, as separate host instances have."""
+    settings = load_settings(env)
+    return [build_pipeline(settings, clock=clock, sleep=clock.sleep, now=clock.now) for _ in range(count)]
+
+
+def race(pipelines, blob_factory):
+    barrier = threading.Barrier(len(pipelines))
+    outcomes = [None] * len(pipelines)
+
+    def run(index, pipeline):
+        barrier.wait()
+        outcomes[index] = pipeline.process(blob_factory(pipeline))
+
+    threads = [threading.Thread(target=run, args=(i, p)) for i, p in enumerate(pipelines)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_concurrent_deliveries_of_a_good_blob_upload_once_and_no_one_errs(env, containers, emulator, clock):
+    imodel = new_imodel()
+    name = f"{imodel}/render.png"
+    original = png_bytes(800, 600)
+    containers.incoming.upload_blob(name, original)
+
+    outcomes = race(workers(env, clock, 4), lambda p: p.blobs.get_blob_client(containers.incoming.container_name, name))
+
+    assert {o.status for o in outcomes} <= {Status.UPLOADED, Status.SKIPPED}
+    assert Status.UPLOADED in {o.status for o in outcomes}
+    assert all(o.code is None for o in outcomes)
+    assert containers.names(containers.incoming) == []
+    assert set(containers.names(containers.processed)) == {LATEST_PREFIX + imodel, name}
+    assert containers.names(containers.deadletter) == []
+    assert len({u.data for u in emulator.state.uploads[imodel]}) == 1
+
+
+def test_concurrent_deliveries_of_a_bad_blob_make_one_dead_letter(env, containers, emulator, clock):
+    imodel = new_imodel()
+    emulator.state.forbid(imodel)
+    name = f"{imodel}/render.png"
+    containers.incoming.upload_blob(name, png_bytes(300, 200))
+
+    outcomes = race(workers(env, clock, 4), lambda p: p.blobs.get_blob_client(containers.incoming.container_name, name))
+
+    assert {o.status for o in outcomes} <= {Status.DEADLETTERED, Status.SKIPPED}
+    assert sum(o.status is Status.DEADLETTERED for o in outcomes) >= 1
+    assert containers.names(containers.deadletter) == [name, name + ".error.json"]
+    assert containers.names(containers.incoming) == []
+
+
+def test_the_uploader_wins_over_a_stale_dead_letter_of_the_same_version(pipeline, containers, emulator):
+    imodel = new_imodel()
+    name = f"{imodel}/render.png"
+    blob = containers.incoming.get_blob_client(name)
+    blob.upload_blob(png_bytes(300, 200))
+    etag = blob.get_blob_properties().etag
+    # What a concurrent worker left when it crashed right after dead-lettering, before deleting.
+    containers.deadletter.upload_blob(name, blob.download_blob().readall())
+    containers.deadletter.upload_blob(name + ".error.json", json.dumps({"code": "RetriesExhausted", "etag": etag}))
+
+    outcome = pipeline.process(blob)
+
+    assert outcome.status is Status.UPLOADED
+    assert containers.names(containers.deadletter) == []
+    assert name in containers.names(containers.processed)
+
+
+def test_a_version_already_archived_is_not_dead_lettered(pipeline, containers, emulator):
+    imodel = new_imodel()
+    emulator.state.forbid(imodel)  # this delivery would fail...
+    name = f"{imodel}/render.png"
+    blob = containers.incoming.get_blob_client(name)
+    blob.upload_blob(png_bytes(300, 200))
+    etag = blob.get_blob_properties().etag
+    # ...but an earlier delivery uploaded and archived this very version, then crashed.
+    containers.processed.upload_blob(name, b"archived", metadata={"source_etag": etag_text(etag)})
+
+    outcome = pipeline.process(blob)
+
+    assert outcome.status is Status.SKIPPED
+    assert containers.names(containers.deadletter) == []
+    assert containers.names(containers.incoming) == []
+
+
+def test_an_older_image_processed_late_is_archived_as_superseded(pipeline, containers, emulator, clock):
+    imodel = new_imodel()
+    first = f"{imodel}/first.png"
+    containers.incoming.upload_blob(first, png_bytes(300, 200))
+    assert pipeline.process(containers.incoming.get_blob_client(first)).status is Status.UPLOADED
+    marker = containers.processed.get_blob_client(LATEST_PREFIX + imodel)
+    recorded = marker.get_blob_properties().metadata["source_created"]
+    # A newer render was uploaded since (as recorded by its own delivery) ...
+    newer = (clock.wall + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    marker.set_blob_metadata({"source_created": newer, "blob": f"{imodel}/newer.png"})
+    late = f"{imodel}/late.png"
+    containers.incoming.upload_blob(late, png_bytes(320, 200))
+
+    outcome = pipeline.process(containers.incoming.get_blob_client(late))
+
+    assert recorded < newer
+    assert outcome.status is Status.SUPERSEDED
+    assert len(emulator.state.uploads[imodel]) == 1  # the late one was never sent
+    archived = containers.processed.get_blob_client(late).get_blob_properties().metadata
+    assert archived["superseded_by"] == newer
+    assert containers.names(containers.incoming) == []
+
+
+def test_the_newest_upload_marker_only_moves_forward(pipeline, containers):
+    imodel = new_imodel()
+    pipeline.disposer.record_upload(imodel, "2026-01-02T00:00:00Z", "b")
+    pipeline.disposer.record_upload(imodel, "2026-01-01T00:00:00Z", "a")
+    assert pipeline.disposer.latest_upload(imodel) == LatestUpload("2026-01-02T00:00:00Z", "b")
+    pipeline.disposer.record_upload(imodel, "2026-01-03T00:00:00Z", "c")
+    assert pipeline.disposer.latest_upload(imodel) == LatestUpload("2026-01-03T00:00:00Z", "c")
+
+
+def test_an_uncommitted_upload_is_ignored_until_committed(pipeline, containers, emulator):
+    imodel = new_imodel()
+    name = f"{imodel}/render.png"
+    blob = containers.incoming.get_blob_client(name)
+    data = png_bytes(300, 200)
+    blob.stage_block("b1", data)
+
+    assert pipeline.process(blob).status is Status.SKIPPED
+    assert emulator.state.put_total == 0
+
+    blob.commit_block_list([BlobBlock("b1")])
+    assert pipeline.process(blob).status is Status.UPLOADED
+
+
+def test_a_retry_after_the_attempt_count_changed_the_etag_still_runs(pipeline, containers, emulator):
+    """The Event Grid source re-runs a queued blob whatever its ETag (the ETag check in the storage
+    extension's BlobQueueTriggerExecutor is for the polling source only), so our metadata count,
+    which changes the ETag, must not stop the next attempt from doing the work."""
+    imodel = new_imodel()
+    name = f"{imodel}/render.png"
+    blob = containers.incoming.get_blob_client(name)
+    blob.upload_blob(png_bytes(300, 200))
+    before = blob.get_blob_properties().etag
+    emulator.state.fail_next(503, count=10_000)
+    assert pipeline.process(blob).status is Status.RETRY
+    after = blob.get_blob_properties()
+    assert after.etag != before
+    assert after.metadata[ATTEMPTS_METADATA] == "1"
+    emulator.state.reset()
+
+    outcome = pipeline.process(blob)
+    assert outcome.status is Status.UPLOADED
+    assert outcome.attempts == 2
+
+
+@pytest.mark.parametrize("encode", [lambda text: base64.b64encode(text.encode()).decode(), lambda text: text])
+def test_poison_messages_are_parsed_base64_or_raw(encode):
+    message = {
+        "Type": "BlobTrigger",
+        "FunctionId": "Host.Functions.thumbnail_drop",
+        "BlobType": "BlockBlob",
+        "ContainerName": "thumbnails",
+        "BlobName": "x/y.png",
+        "ETag": '"0x1"',
+    }
+    parsed = parse_poison_message(encode(json.dumps(message)))
+    assert parsed is not None
+    assert (parsed.container, parsed.blob_name, parsed.etag) == ("thumbnails", "x/y.png", '"0x1"')
+    assert parse_poison_message("not json") is None
+
+
+def test_poison_sweep_dead_letters_what_the_host_gave_up_on(pipeline, containers, env):
+    imodel = new_imodel()
+    name = f"{imodel}/render.png"
+    containers.incoming.upload_blob(name, png_bytes(300, 200), metadata={ATTEMPTS_METADATA: "4"})
+    queue = QueueServiceClient.from_connection_string(env["THUMBNAILS_STORAGE"]).get_queue_client(POISON_QUEUE)
+    queue.create_queue()
+    try:
+        ours = {"FunctionId": "Host.Functions.thumbnail_drop", "BlobType": "BlockBlob", "ETag": '"0x1"'}
+        queue.send_message(
+            base64.b64encode(
+                json.dumps({**ours, "ContainerName": containers.incoming.container_name, "BlobName": name}).encode()
+            ).decode()
+        )
+        queue.send_message(json.dumps({**ours, "ContainerName": "someone-else", "BlobName": "a/b.png"}))
+
+        results = sweep(pipeline, poison_queue(pipeline.settings.storage))
+
+        notes = sorted(r.note for r in results)
+        assert notes == ["dead-lettered", "left in the queue: not a message for this container"]
+        payload = json.loads(containers.read(containers.deadletter, name + ".error.json"))
+        assert payload["code"] == "RetriesExhausted"
+        assert payload["attempts"] == 4
+        assert containers.names(containers.incoming) == []
+        assert queue.get_queue_properties().approximate_message_count == 1
+    finally:
+        queue.delete_queue()
+
+
+def test_redrive_puts_the_original_back_and_keeps_the_payload_in_an_audit_trail(pipeline, containers, emulator, clock):
+    imodel = new_imodel()
+    emulator.state.forbid(imodel)
+    name = f"{imodel}/render.png"
+    original = png_bytes(300, 200)
+    containers.incoming.upload_blob(name, original)
+    assert pipeline.process(containers.incoming.get_blob_client(name)).status is Status.DEADLETTERED
+
+    letters = DeadLetters(pipeline.blobs, pipeline.settings, clock.now)
+    (entry,) = letters.list(code="InsufficientPermissions")
+    assert letters.list(code="iModelNotFound") == []
+    assert letters.list(imodel_id=imodel)[0].blob == name
+    emulator.state.allow(imodel)  # the service client was granted access
+
+    assert letters.redrive(entry) == f"{containers.incoming.container_name}/{name}"
+
+    assert containers.read(containers.incoming, name) == original
+    assert ATTEMPTS_METADATA not in containers.incoming.get_blob_client(name).get_blob_properties().metadata
+    remaining = containers.names(containers.deadletter)
+    assert [n for n in remaining if not n.startswith(AUDIT_PREFIX)] == []
+    (audit,) = [n for n in remaining if n.startswith(AUDIT_PREFIX)]
+    assert json.loads(containers.read(containers.deadletter, audit))["code"] == "InsufficientPermissions"
+    assert letters.list() == []
+
+    assert pipeline.process(containers.incoming.get_blob_client(name)).status is Status.UPLOADED
+
+
+def test_an_upload_overtaken_by_a_newer_one_sends_the_newer_again(env, containers, emulator, clock):
+    """Older and newer renders of one iModel in flight together; the newer's upload finishes while
+    the older's PUT is on the wire, so the older lands last. The older worker notices and re-sends."""
+    imodel = new_imodel()
+    newer_name, older_name = f"{imodel}/newer.png", f"{imodel}/older.png"
+    newer_original = png_bytes(500, 300, color=(200, 30, 30))
+    containers.processed.upload_blob(newer_name, newer_original)  # the newer one, already archived
+    containers.incoming.upload_blob(older_name, png_bytes(500, 300, color=(30, 30, 200)))
+    future = (clock.wall + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    marker = containers.processed.get_blob_client(LATEST_PREFIX + imodel)
+
+    class NewerFinishesMeanwhile(HTTPAdapter):
+        def send(self, request, *args, **kwargs):
+            if request.method == "PUT" and not marker.exists():
+                marker.upload_blob(b"", metadata={"source_created": future, "blob": newer_name})
+            return super().send(request, *args, **kwargs)
+
+    session = new_session()
+    session.mount("http://", NewerFinishesMeanwhile())
+    pipeline = build_pipeline(load_settings(env), session=session, clock=clock, sleep=clock.sleep, now=clock.now)
+
+    outcome = pipeline.process(containers.incoming.get_blob_client(older_name))
+
+    assert outcome.status is Status.UPLOADED
+    assert "sent again" in outcome.message
+    sent = emulator.state.uploads[imodel]
+    assert len(sent) == 2
+    expected = normalize(newer_original, pipeline.settings.image).data
+    assert sent[-1].data == expected != sent[0].data
+
+
+def test_a_blob_replaced_while_being_decoded_is_not_sent(env, containers, emulator, clock):
+    imodel = new_imodel()
+    name = f"{imodel}/render.png"
+    containers.incoming.upload_blob(name, png_bytes(300, 200))
+    replaced = []
+
+    def replace_on_marker_read(request):
+        # The marker is read just before sending: overwrite the blob at that moment.
+        if LATEST_PREFIX in request.http_request.url and not replaced:
+            replaced.append(True)
+            containers.incoming.upload_blob(name, png_bytes(310, 200), overwrite=True)
+
+    settings = load_settings(env)
+    blobs = blob_service(settings.storage, raw_request_hook=replace_on_marker_read)
+    pipeline = build_pipeline(settings, blobs=blobs, clock=clock, sleep=clock.sleep, now=clock.now)
+
+    outcome = pipeline.process(blobs.get_blob_client(containers.incoming.container_name, name))
+
+    assert replaced
+    assert outcome.status is Status.SKIPPED
+    assert emulator.state.put_total == 0
+    assert containers.names(containers.incoming) == [name]  # the newer version waits for its own event
+
+
+def test_archiving_never_overwrites_a_newer_version_of_the_same_path(pipeline, containers):
+    name = f"{new_imodel()}/render.png"
+    blob = containers.incoming.get_blob_client(name)
+    blob.upload_blob(png_bytes(300, 200))
+    old_props = blob.get_blob_properties()
+    old_bytes = blob.download_blob().readall()
+    blob.delete_blob()  # replaced and fully handled meanwhile:
+    containers.processed.upload_blob(name, b"newer", metadata={"source_created": "2999-01-01T00:00:00Z"})
+
+    pipeline.disposer.archive(blob, old_props, old_bytes, thumbnail=None, receipt=None)
+
+    assert containers.read(containers.processed, name) == b"newer"
+
+
+def test_an_unreadable_dead_letter_payload_is_never_deleted_as_stale(pipeline, containers, emulator):
+    imodel = new_imodel()
+    name = f"{imodel}/render.png"
+    containers.deadletter.upload_blob(name, b"someone's original")
+    containers.deadletter.upload_blob(name + ".error.json", b"{not json")
+    containers.incoming.upload_blob(name, png_bytes(300, 200))
+
+    assert pipeline.process(containers.incoming.get_blob_client(name)).status is Status.UPLOADED
+    assert containers.names(containers.deadletter) == [name, name + ".error.json"]
+
+
+def test_redrive_never_overwrites_a_newer_drop_and_finishes_a_half_done_redrive(pipeline, containers, emulator, clock):
+    imodel = new_imodel()
+    emulator.state.forbid(imodel)
+    name = f"{imodel}/render.png"
+    original = png_bytes(300, 200)
+    containers.incoming.upload_blob(name, original)
+    pipeline.process(containers.incoming.get_blob_client(name))
+    letters = DeadLetters(pipeline.blobs, pipeline.settings, clock.now)
+    (entry,) = letters.list()
+
+    containers.incoming.upload_blob(name, b"a newer drop")
+    with pytest.raises(FileExistsError):
+        letters.redrive(entry)
+    assert containers.read(containers.incoming, name) == b"a newer drop"
+    assert letters.list() != []
+
+    containers.incoming.get_blob_client(name).upload_blob(original, overwrite=True)  # as a crashed redrive left it
+    letters.redrive(entry)
+    assert letters.list() == []

@@ -13,7 +13,7 @@ import random as _random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,8 @@ from shared.delivery.dispose import Disposer, iso
 from shared.delivery.log import LOGGER_NAME
 from shared.edges import storage
 from shared.edges.itwin import ItwinClient, TokenProvider, UploadReceipt, new_session
-from shared.imaging import MemoryBudget, Thumbnail, estimate_decode_bytes, normalize, probe
+from shared.imaging import Thumbnail
+from shared.imaging.stage import ImageStage, InProcessImages
 from shared.settings import Settings
 
 #: Metadata the pipeline keeps on a source blob between delivery attempts.
@@ -57,14 +58,13 @@ class Pipeline:
     settings: Settings
     blobs: BlobServiceClient
     itwin: ItwinClient
+    images: ImageStage
     clock: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     random: Callable[[], float] = _random.random
-    budget: MemoryBudget = field(init=False)
 
     def __post_init__(self) -> None:
-        self.budget = MemoryBudget(self.settings.image.memory_budget_bytes)
         self.disposer = Disposer(self.blobs, self.settings, self.now, self.sleep)
         self.retry_policy = RetryPolicy.from_settings(self.settings.retry)
 
@@ -85,8 +85,9 @@ def build_pipeline(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], datetime] = utcnow,
+    images: ImageStage | None = None,
 ) -> Pipeline:
-    """The production wiring: one pooled HTTP session and one token cache per process.
+    """The production wiring: one pooled HTTP session, one token cache and one image stage per process.
 
     ``session`` and ``blobs`` may be handed in (tests add transport policies through them).
     """
@@ -99,6 +100,7 @@ def build_pipeline(
         clock=clock,
         now=now,
         sleep=sleep,
+        images=images or InProcessImages(settings.image),
     )
 
 
@@ -238,7 +240,7 @@ class _Run:
         if newer is None:
             logger.warning("%s was overtaken by %s, whose original is gone", self.path, latest.blob)
             return
-        thumbnail = normalize(newer, self.p.settings.image)
+        thumbnail = self.p.images.normalize(newer, self.p.images.probe(newer))
         self._upload(ref, thumbnail.data, thumbnail.content_type)
         self.outcome.message = f"A newer image, {latest.blob}, finished first; it was sent again to stay current."
 
@@ -264,12 +266,10 @@ class _Run:
         return storage.download(self.blob, props.etag)
 
     def _normalize(self, data: bytes) -> Thumbnail:
-        limits = self.p.settings.image
-        info = probe(data, limits)
+        info = self.p.images.probe(data)
         self.image = info.as_dict()
         self.outcome.source_image = self.image
-        with self.p.budget.admit(estimate_decode_bytes(info)):
-            thumbnail = normalize(data, limits, info)
+        thumbnail = self.p.images.normalize(data, info)
         output = thumbnail.report()["output"]
         self.outcome.output_image = dict(output) if isinstance(output, dict) else None
         return thumbnail

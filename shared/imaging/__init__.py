@@ -19,10 +19,13 @@ from shared.imaging.limits import ImageLimits
 from shared.imaging.models import ImageInfo, Thumbnail, describe
 from shared.imaging.normalize import normalize
 from shared.imaging.probe import probe
+from shared.imaging.stage import ImageStage, InProcessImages
 
 __all__ = [
     "ImageInfo",
     "ImageLimits",
+    "ImageStage",
+    "InProcessImages",
     "MemoryBudget",
     "Thumbnail",
     "describe",

@@ -24,6 +24,8 @@ def test_public_names():
         "normalize",
         "ImageInfo",
         "ImageLimits",
+        "ImageStage",
+        "InProcessImages",
         "Thumbnail",
         "MemoryBudget",
         "estimate_decode_bytes",

@@ -17,8 +17,7 @@ from urllib.parse import urlsplit
 
 from shared.core.retry import RetrySettings
 from shared.core.secret import Secret
-from shared.edges.itwin import ItwinSettings
-from shared.edges.storage import StorageConnection
+from shared.edges.config import ItwinSettings, StorageConnection
 from shared.imaging.limits import API_MAX_THUMBNAIL_BYTES, ImageLimits
 
 #: Every setting name the code reads, with its default (``None``: required, or optional with no

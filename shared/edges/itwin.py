@@ -17,20 +17,8 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from shared.core.errors import ErrorCode, Stage, ThumbnailError
-from shared.core.secret import Secret
 from shared.edges.api_errors import decode_body, token_error, upload_error
-
-
-@dataclass(frozen=True)
-class ItwinSettings:
-    api_url: str
-    token_url: str
-    client_id: str
-    client_secret: Secret
-    scope: str
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-
+from shared.edges.config import ItwinSettings
 
 #: The media type the contract recommends in ``Accept``.
 ACCEPT = "application/vnd.bentley.itwin-platform.v2+json"

@@ -30,23 +30,7 @@ from azure.storage.blob import (
 )
 
 from shared.core.errors import ErrorCode, ThumbnailError
-from shared.core.secret import Secret
-
-
-@dataclass(frozen=True)
-class StorageConnection:
-    """Either a connection string (Azurite, or a key-based account) or identity-based settings."""
-
-    connection_string: Secret | None = None
-    blob_service_uri: str | None = None
-    queue_service_uri: str | None = None
-    credential: str | None = None
-    client_id: str | None = None
-
-    @property
-    def uses_identity(self) -> bool:
-        return self.connection_string is None
-
+from shared.edges.config import StorageConnection
 
 T = TypeVar("T")
 

@@ -17,7 +17,8 @@ from azure.storage.queue import QueueClient, QueueServiceClient
 
 from shared.core.outcome import Outcome
 from shared.delivery.pipeline import Pipeline
-from shared.edges.storage import StorageConnection, credential_for
+from shared.edges.config import StorageConnection
+from shared.edges.storage import credential_for
 
 POISON_QUEUE = "webjobs-blobtrigger-poison"
 

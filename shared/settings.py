@@ -19,6 +19,7 @@ from shared.core.retry import RetrySettings
 from shared.core.secret import Secret
 from shared.edges.config import ItwinSettings, StorageConnection
 from shared.imaging.limits import API_MAX_THUMBNAIL_BYTES, ImageLimits
+from shared.sandbox.config import SandboxSettings
 
 #: Every setting name the code reads, with its default (``None``: required, or optional with no
 #: default).  ``infra/`` must set or deliberately default each one; a test keeps them in step.
@@ -38,6 +39,9 @@ DEFAULTS: dict[str, str | None] = {
     "MAX_IMAGE_PIXELS": "140000000",
     "ALLOW_TIFF": "false",
     "IMAGE_MEMORY_BUDGET_MB": "1024",
+    "IMAGE_ISOLATION": "true",
+    "IMAGE_TIMEOUT_SECONDS": "20",
+    "IMAGE_WORKERS": "2",
     "RETRY_BUDGET_SECONDS": "300",
     "RETRY_AFTER_CAP_SECONDS": "60",
     "NOT_INITIALIZED_WINDOW_MINUTES": "15",
@@ -63,6 +67,7 @@ __all__ = [
     "ImageLimits",
     "ItwinSettings",
     "RetrySettings",
+    "SandboxSettings",
     "Secret",
     "Settings",
     "SettingsError",
@@ -70,6 +75,7 @@ __all__ = [
     "load_image_limits",
     "load_itwin_settings",
     "load_retry_settings",
+    "load_sandbox_settings",
     "load_settings",
 ]
 
@@ -92,6 +98,7 @@ class Settings:
     itwin: ItwinSettings
     image: ImageLimits = field(default_factory=ImageLimits)
     retry: RetrySettings = field(default_factory=RetrySettings)
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -106,6 +113,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         itwin=load_itwin_settings(source),
         image=load_image_limits(source),
         retry=load_retry_settings(source),
+        sandbox=load_sandbox_settings(source),
     )
     names = {settings.incoming_container, settings.processed_container, settings.deadletter_container}
     if len(names) != 3:
@@ -139,6 +147,16 @@ def load_image_limits(env: Mapping[str, str] | None = None) -> ImageLimits:
         max_pixels=reader.integer("MAX_IMAGE_PIXELS", minimum=1),
         allow_tiff=reader.boolean("ALLOW_TIFF"),
         memory_budget_bytes=reader.integer("IMAGE_MEMORY_BUDGET_MB", minimum=64) * 1024 * 1024,
+    )
+
+
+def load_sandbox_settings(env: Mapping[str, str] | None = None) -> SandboxSettings:
+    """Where images are decoded (worker processes, unless ``IMAGE_ISOLATION=false``) and for how long."""
+    reader = _Reader(os.environ if env is None else env)
+    return SandboxSettings(
+        isolate=reader.boolean("IMAGE_ISOLATION"),
+        timeout_seconds=reader.number("IMAGE_TIMEOUT_SECONDS"),
+        workers=reader.integer("IMAGE_WORKERS", minimum=1, maximum=16),
     )
 
 

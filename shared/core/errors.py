@@ -45,6 +45,7 @@ class ErrorCode(StrEnum):
     IMAGE_TOO_MANY_PIXELS = "ImageTooManyPixels"
     CORRUPT_IMAGE = "CorruptImage"
     THUMBNAIL_TOO_LARGE = "ThumbnailTooLarge"
+    IMAGE_TOO_COMPLEX = "ImageTooComplex"
     # auth
     TOKEN_REQUEST_REJECTED = "TokenRequestRejected"  # noqa: S105 - a code, not a password
     TOKEN_SERVICE_UNAVAILABLE = "TokenServiceUnavailable"  # noqa: S105 - a code, not a password
@@ -101,6 +102,11 @@ CODES: dict[ErrorCode, CodeInfo] = {
     ),
     ErrorCode.THUMBNAIL_TOO_LARGE: CodeInfo(
         Stage.IMAGE, _P, "No thumbnail under the API's 5,242,880-byte limit could be made; lower the box size."
+    ),
+    ErrorCode.IMAGE_TOO_COMPLEX: CodeInfo(
+        Stage.IMAGE,
+        _P,
+        "Decoding needs more time or memory than allowed (details.limit says which); re-export the image plainly.",
     ),
     ErrorCode.TOKEN_REQUEST_REJECTED: CodeInfo(
         Stage.AUTH, _P, "IMS refused the client credentials: check ITWIN_CLIENT_ID, ITWIN_CLIENT_SECRET, ITWIN_SCOPE."

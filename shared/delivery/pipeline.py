@@ -29,7 +29,8 @@ from shared.delivery.log import LOGGER_NAME
 from shared.edges import storage
 from shared.edges.itwin import ItwinClient, TokenProvider, UploadReceipt, new_session
 from shared.imaging import Thumbnail
-from shared.imaging.stage import ImageStage, InProcessImages
+from shared.imaging.stage import ImageStage
+from shared.sandbox import image_stage
 from shared.settings import Settings
 
 #: Metadata the pipeline keeps on a source blob between delivery attempts.
@@ -100,7 +101,7 @@ def build_pipeline(
         clock=clock,
         now=now,
         sleep=sleep,
-        images=images or InProcessImages(settings.image),
+        images=images or image_stage(settings.image, settings.sandbox),
     )
 
 

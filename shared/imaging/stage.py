@@ -44,3 +44,6 @@ class InProcessImages:
     def normalize(self, data: bytes, info: ImageInfo) -> Thumbnail:
         with self.budget.admit(estimate_decode_bytes(info)):
             return normalize(data, self.limits, info)
+
+    def close(self) -> None:
+        """Nothing to release (the sandboxed stage stops its workers here)."""

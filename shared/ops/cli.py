@@ -7,6 +7,7 @@ Every command reads the same settings as the function (environment variables, pl
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -19,13 +20,21 @@ from shared.core.retry import RetryPolicy, call_with_retries
 from shared.delivery.pipeline import build_pipeline, utcnow
 from shared.edges.itwin import ItwinClient, TokenProvider, new_session
 from shared.edges.storage import blob_service
-from shared.imaging import describe, normalize
+from shared.imaging import Thumbnail, describe
 from shared.ops.deadletters import DeadLetters
 from shared.ops.doctor import run_checks
 from shared.ops.drain import drain, watch
 from shared.ops.output import print_outcome
 from shared.ops.poison import poison_queue, sweep
-from shared.settings import SettingsError, load_image_limits, load_itwin_settings, load_retry_settings, load_settings
+from shared.sandbox import image_stage
+from shared.settings import (
+    SettingsError,
+    load_image_limits,
+    load_itwin_settings,
+    load_retry_settings,
+    load_sandbox_settings,
+    load_settings,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -143,7 +152,7 @@ def _upload(args: argparse.Namespace, env: dict[str, str]) -> int:
     session = new_session()
     client = ItwinClient(itwin_settings, session, TokenProvider(itwin_settings, session))
     try:
-        thumbnail = normalize(args.file.read_bytes(), load_image_limits(env))
+        thumbnail = _thumbnail(args.file.read_bytes(), env)
         print(describe(thumbnail))
         receipt = call_with_retries(
             lambda: client.put_thumbnail(imodel_id, thumbnail.data, thumbnail.content_type),
@@ -157,10 +166,20 @@ def _upload(args: argparse.Namespace, env: dict[str, str]) -> int:
     return EXIT_OK
 
 
+def _thumbnail(data: bytes, env: dict[str, str]) -> Thumbnail:
+    """The thumbnail the pipeline would make, through the same (by default sandboxed) image stage."""
+    sandbox = dataclasses.replace(load_sandbox_settings(env), workers=1)
+    images = image_stage(load_image_limits(env), sandbox)
+    try:
+        return images.normalize(data, images.probe(data))
+    finally:
+        images.close()
+
+
 def _normalize(args: argparse.Namespace, env: dict[str, str]) -> int:
 
     try:
-        thumbnail = normalize(args.input.read_bytes(), load_image_limits(env))
+        thumbnail = _thumbnail(args.input.read_bytes(), env)
     except ThumbnailError as error:
         print(f"refused: {error.code.value}: {error.message}\nhint: {error.hint}", file=sys.stderr)
         if error.details:

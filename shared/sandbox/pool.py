@@ -1,0 +1,305 @@
+"""The host side: a pool of pre-started workers behind the ``ImageStage`` seam.
+
+Workers are separate interpreters started with ``subprocess`` (fork and exec, or ``posix_spawn``),
+never a bare ``fork`` of the host: the Functions host runs threads, and a forked copy of a threaded
+process may inherit a lock some other thread held.  Each worker imports Pillow once and then serves
+jobs one at a time; a job takes an idle worker, or waits for one (so ``workers`` also bounds how
+many images are decoded at once), after being admitted to the per-process memory budget.
+
+Limits: the address space is set by the worker itself (see :mod:`shared.sandbox.worker`); the
+wall-clock limit is a timer here that kills the worker.  A worker that is killed, dies by a signal,
+exits, or asks to retire is replaced by a fresh one; the job it was running fails with
+``ImageTooComplex``, and nothing else is disturbed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import IO, Any
+
+from shared.core.errors import ErrorCode, ThumbnailError
+from shared.imaging.admission import MemoryBudget, estimate_decode_bytes
+from shared.imaging.failures import image_error
+from shared.imaging.limits import ImageLimits
+from shared.imaging.models import ImageInfo, Thumbnail
+from shared.imaging.stage import InProcessImages
+from shared.sandbox.config import SandboxSettings
+from shared.sandbox.frames import (
+    ChannelClosedError,
+    error_from_json,
+    info_from_json,
+    info_to_json,
+    read_header,
+    read_payload,
+    thumbnail_from_json,
+    write_frame,
+)
+
+WORKER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "shared.sandbox.worker")
+
+#: How long a fresh worker may take to import Pillow and say it is ready (not part of any job's
+#: time limit: a busy machine can take seconds to start an interpreter).
+STARTUP_SECONDS = 60.0
+
+
+class WorkerLostError(Exception):
+    """The worker did not answer: it was killed at the time limit, died, or broke the protocol."""
+
+    def __init__(self, why: str, *, timed_out: bool, returncode: int | None) -> None:
+        super().__init__(why)
+        self.timed_out = timed_out
+        self.returncode = returncode
+
+
+class Worker:
+    """One worker process and its two pipes."""
+
+    def __init__(self, command: Sequence[str]) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
+        )
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self._to: IO[bytes] = self.process.stdin
+        self._from: IO[bytes] = self.process.stdout
+        self._ready = False
+        self._killed = threading.Event()
+        self.jobs = 0
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait_ready(self) -> None:
+        """Block until the worker has imported everything (once; later calls return at once)."""
+        if self._ready:
+            return
+        timer = threading.Timer(STARTUP_SECONDS, self.kill)
+        timer.start()
+        try:
+            hello = read_header(self._from)
+        except (ChannelClosedError, ValueError) as exc:
+            raise WorkerLostError(f"the worker did not start: {exc}", timed_out=False, returncode=self._reap()) from exc
+        finally:
+            timer.cancel()
+        if not hello.get("ready"):
+            raise WorkerLostError("the worker did not start", timed_out=False, returncode=self._reap())
+        self._ready = True
+
+    def call(self, header: dict[str, Any], data: bytes, timeout: float) -> tuple[dict[str, Any], bytes]:
+        """Send one job and wait for its reply; WorkerLostError if none comes within ``timeout`` seconds."""
+        self.wait_ready()
+        self.jobs += 1
+        timer = threading.Timer(timeout, self._time_out)
+        timer.start()
+        try:
+            write_frame(self._to, header, data)
+            reply = read_header(self._from)
+            payload = read_payload(self._from, reply)
+        except (ChannelClosedError, OSError, ValueError) as exc:
+            timed_out = self._killed.is_set()
+            why = f"no answer within {timeout:g} s" if timed_out else f"the worker stopped: {exc}"
+            raise WorkerLostError(why, timed_out=timed_out, returncode=self._reap()) from exc
+        finally:
+            timer.cancel()
+        return reply, payload
+
+    def _time_out(self) -> None:
+        self._killed.set()
+        self.kill()
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+
+    def _reap(self) -> int | None:
+        self.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
+        return self.process.returncode
+
+    def close(self) -> None:
+        """Close the pipe (the worker exits at end of input); kill it if it does not."""
+        with contextlib.suppress(OSError):
+            self._to.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._reap()
+        with contextlib.suppress(OSError):
+            self._from.close()
+
+
+@dataclasses.dataclass
+class SandboxedImages:
+    """The image stage, decoding in worker processes under time and memory limits.
+
+    Thread-safe: the Functions host calls it from several invocations at once.  ``command`` is the
+    worker's command line (tests start a worker with an extra operation; production never changes it).
+    """
+
+    limits: ImageLimits
+    sandbox: SandboxSettings = dataclasses.field(default_factory=SandboxSettings)
+    command: Sequence[str] = WORKER_COMMAND
+    budget: MemoryBudget = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.sandbox.workers < 1:
+            raise ValueError(f"a sandbox needs at least one worker, got {self.sandbox.workers}")
+        self.budget = MemoryBudget(self.limits.memory_budget_bytes)
+        self._idle: queue.SimpleQueue[Worker] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._all: set[Worker] = set()
+        self._closed = False
+        self.replaced = 0
+        for _ in range(self.sandbox.workers):
+            self._idle.put(self._start())
+
+    # -- the ImageStage protocol ---------------------------------------------------------------------
+
+    def probe(self, data: bytes) -> ImageInfo:
+        reply, _png = self._run({"op": "probe", "grant": self.sandbox.probe_allowance_bytes}, data, None)
+        return info_from_json(reply["info"])
+
+    def normalize(self, data: bytes, info: ImageInfo) -> Thumbnail:
+        estimate = estimate_decode_bytes(info)
+        grant = estimate + estimate // 4 + self.sandbox.memory_margin_bytes
+        with self.budget.admit(estimate):
+            reply, png = self._run({"op": "normalize", "info": info_to_json(info), "grant": grant}, data, info)
+        return thumbnail_from_json(reply["thumbnail"], png)
+
+    # -- the pool ------------------------------------------------------------------------------------
+
+    def call(self, header: dict[str, Any], data: bytes, info: ImageInfo | None = None) -> dict[str, Any]:
+        """Run any job the worker knows (``probe``/``normalize``; tests add their own)."""
+        reply, _png = self._run(header, data, info)
+        return reply
+
+    def _run(self, header: dict[str, Any], data: bytes, info: ImageInfo | None) -> tuple[dict[str, Any], bytes]:
+        if self._closed:
+            raise RuntimeError("the image sandbox is closed")
+        header = {**header, "limits": dataclasses.asdict(self.limits)}
+        worker = self._idle.get()
+        healthy = False
+        try:
+            worker.wait_ready()
+        except WorkerLostError as lost:
+            self._idle.put(self._replace(worker))
+            raise ThumbnailError(
+                ErrorCode.INTERNAL_ERROR, f"no image worker could be started: {lost}", details={"bytes": len(data)}
+            ) from lost
+        started = time.perf_counter()
+        try:
+            reply, png = worker.call(header, data, self.sandbox.timeout_seconds)
+            healthy = not reply.get("retire")
+        except WorkerLostError as lost:
+            raise self._lost_error(lost, header, data, info, time.perf_counter() - started) from lost
+        finally:
+            self._idle.put(worker if healthy else self._replace(worker))
+        if "error" in reply:
+            raise error_from_json(reply["error"])
+        if "unexpected" in reply:
+            raise ThumbnailError(
+                ErrorCode.INTERNAL_ERROR,
+                f"the image worker failed unexpectedly: {reply['unexpected']}",
+                details={**(info.as_dict() if info else {}), "bytes": len(data)},
+            )
+        return reply, png
+
+    def _lost_error(
+        self, lost: WorkerLostError, header: dict[str, Any], data: bytes, info: ImageInfo | None, seconds: float
+    ) -> ThumbnailError:
+        """``ImageTooComplex`` naming the limit: time, or the signal (or exit) that ended the worker."""
+        op = header["op"]
+        known: dict[str, Any] = {"seconds": round(seconds, 3), "bytes": len(data), "operation": op}
+        if lost.timed_out:
+            return image_error(
+                ErrorCode.IMAGE_TOO_COMPLEX,
+                f"{op} did not finish within the {self.sandbox.timeout_seconds:g} s time limit (IMAGE_TIMEOUT_SECONDS)",
+                info,
+                limit="time",
+                timeout_seconds=self.sandbox.timeout_seconds,
+                **known,
+            )
+        code = lost.returncode
+        if code is not None and code < 0:
+            name = _signal_name(-code)
+            return image_error(
+                ErrorCode.IMAGE_TOO_COMPLEX,
+                f"the decoder was killed by {name} during {op} after {seconds:.1f} s "
+                f"(address-space grant {int(header['grant']) // 2**20:,} MiB)",
+                info,
+                limit="signal",
+                signal=name,
+                memory_grant_bytes=int(header["grant"]),
+                **known,
+            )
+        return image_error(
+            ErrorCode.IMAGE_TOO_COMPLEX,
+            f"the decoder exited during {op} after {seconds:.1f} s (status {code}): {lost}",
+            info,
+            limit="exit",
+            exit_status=code,
+            memory_grant_bytes=int(header["grant"]),
+            **known,
+        )
+
+    def _start(self) -> Worker:
+        worker = Worker(self.command)
+        with self._lock:
+            self._all.add(worker)
+        return worker
+
+    def _replace(self, worker: Worker) -> Worker:
+        worker.close()
+        with self._lock:
+            self._all.discard(worker)
+            self.replaced += 1
+        return self._start()
+
+    def worker_pids(self) -> list[int]:
+        with self._lock:
+            return sorted(worker.pid for worker in self._all)
+
+    def warm_up(self) -> None:
+        """Wait until every idle worker has started (benchmarks, so start-up is not timed)."""
+        with self._lock:
+            workers = list(self._all)
+        for worker in workers:
+            worker.wait_ready()
+
+    def close(self) -> None:
+        """Stop every worker (idempotent).  Jobs still running fail as their workers go."""
+        self._closed = True
+        with self._lock:
+            workers, self._all = list(self._all), set()
+        for worker in workers:
+            worker.close()
+
+    def __enter__(self) -> SandboxedImages:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def image_stage(limits: ImageLimits, sandbox: SandboxSettings) -> SandboxedImages | InProcessImages:
+    """The configured image stage: sandboxed, or in this process when ``IMAGE_ISOLATION=false``."""
+    if sandbox.isolate:
+        return SandboxedImages(limits, sandbox)
+    return InProcessImages(limits)

@@ -1,0 +1,146 @@
+"""The worker process: ``python -m shared.sandbox.worker``, one job at a time, under limits.
+
+Started by :class:`shared.sandbox.pool.SandboxedImages` with pipes on stdin and stdout.  Pillow and
+the image stage are imported once, at start-up; then each job is
+
+1. a header naming the operation, the limits and the address space it is granted,
+2. the address-space limit (``RLIMIT_AS``) set to what this process already maps plus the input
+   and the grant, *before* the input is read, so even receiving the bytes is inside the limit,
+3. the input bytes, read straight into one ``bytes`` object,
+4. ``probe`` or ``normalize``; the reply (a header, and the PNG) goes back on the channel,
+5. the limit lifted again (the hard limit stays unlimited, so an unprivileged process may).
+
+The wall-clock limit is the host's job: it kills a worker that does not answer in time.  A job that
+runs out of memory is answered with ``ImageTooComplex`` and the worker then exits, so its
+successor starts with a clean heap.  Anything written to fd 1 by a library would corrupt the
+channel, so the channel is a duplicate of fd 1 and fd 1 itself is pointed at stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+from shared.core.errors import ErrorCode, ThumbnailError
+from shared.imaging.failures import image_error
+from shared.imaging.limits import ImageLimits
+from shared.imaging.normalize import normalize
+from shared.imaging.probe import probe
+from shared.sandbox.frames import (
+    ChannelClosedError,
+    error_to_json,
+    info_from_json,
+    info_to_json,
+    read_header,
+    read_payload,
+    thumbnail_to_json,
+    write_frame,
+)
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def address_space_bytes() -> int:
+    """This process's mapped address space now (what ``RLIMIT_AS`` counts)."""
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[0]) * _PAGE
+
+
+def peak_address_space_bytes() -> int:
+    """``VmPeak``: the largest address space this process has had."""
+    with open("/proc/self/status", "rb") as status:
+        for line in status:
+            if line.startswith(b"VmPeak:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def set_address_limit(limit: int | None) -> None:
+    """Cap (or, with ``None``, uncap) the address space; the hard limit is left as it is."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    soft = resource.RLIM_INFINITY if limit is None else limit
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def run_job(header: dict[str, Any], data: bytes) -> tuple[dict[str, Any], bytes | None]:
+    """One probe or normalize: the reply header, and the PNG for a thumbnail."""
+    limits = ImageLimits(**header["limits"])
+    if header["op"] == "probe":
+        return {"info": info_to_json(probe(data, limits))}, None
+    if header["op"] == "normalize":
+        thumb = normalize(data, limits, info_from_json(header["info"]))
+        return {"thumbnail": thumbnail_to_json(thumb)}, thumb.data
+    raise ValueError(f"unknown operation {header['op']!r}")
+
+
+Job = Callable[[dict[str, Any], bytes], tuple[dict[str, Any], bytes | None]]
+
+
+def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> int:
+    """Answer jobs until the host closes the pipe; the exit status (0, or 3 after running out of
+    memory)."""
+    write_frame(channel_out, {"ready": True, "pid": os.getpid(), "address_space": address_space_bytes()})
+    while True:
+        try:
+            header = read_header(channel_in)
+        except ChannelClosedError:
+            return 0
+        limit = address_space_bytes() + int(header["size"]) + int(header["grant"])
+        started = time.perf_counter()
+        reply: dict[str, Any]
+        payload: bytes | None = None
+        retire = False
+        try:
+            set_address_limit(limit)
+            data = read_payload(channel_in, header)
+            reply, payload = run(header, data)
+        except ThumbnailError as error:
+            reply = {"error": error_to_json(error)}
+        except MemoryError as exc:
+            reply = {"error": error_to_json(_out_of_memory(header, limit, started, exc))}
+            retire = True
+        except ChannelClosedError:
+            return 0
+        except Exception as exc:  # a bug or a library's surprise: the host decides
+            reply = {"unexpected": f"{type(exc).__name__}: {exc}"}
+        finally:
+            data = b""
+            set_address_limit(None)
+        reply.update(seconds=time.perf_counter() - started, limit=limit, peak=peak_address_space_bytes())
+        write_frame(channel_out, {**reply, "retire": retire}, payload)
+        if retire:
+            return 3
+
+
+def _out_of_memory(header: dict[str, Any], limit: int, started: float, exc: MemoryError) -> ThumbnailError:
+    """``ImageTooComplex`` for a job that hit its address-space limit, with what is known of it."""
+    info = info_from_json(header["info"]) if header.get("info") else None
+    return image_error(
+        ErrorCode.IMAGE_TOO_COMPLEX,
+        f"decoding needs more memory than the {limit // 2**20:,} MiB address space allowed for this image "
+        f"({header['op']} ran out after {time.perf_counter() - started:.1f} s: {str(exc) or type(exc).__name__})",
+        info,
+        limit="memory",
+        memory_limit_bytes=limit,
+        seconds=round(time.perf_counter() - started, 3),
+        bytes=int(header["size"]),
+    )
+
+
+def main(run: Job = run_job) -> int:
+    """Serve on stdin/stdout.  ``run`` is the job table: ``run_job`` in production (tests pass one
+    with extra operations that misbehave on purpose)."""
+    channel_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print from a library goes to stderr, not into the channel
+    sys.stdout = sys.stderr
+    return serve(sys.stdin.buffer, channel_out, run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""A sandbox per test module: starting workers costs a few hundred ms each, on a shared machine."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from shared.imaging import ImageLimits
+from shared.sandbox import SandboxedImages, SandboxSettings
+
+FAULTY_WORKER = (sys.executable, "-m", "tests.sandbox.faulty_worker")
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxedImages]:
+    """Two workers (so one can hang while the other works), 3 s time limit, test operations."""
+    with SandboxedImages(ImageLimits(), SandboxSettings(workers=2, timeout_seconds=3.0), command=FAULTY_WORKER) as pool:
+        yield pool

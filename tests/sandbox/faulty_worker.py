@@ -1,0 +1,39 @@
+"""A worker with extra operations that misbehave on purpose, for the sandbox's own tests:
+``sleep`` (hangs), ``crash`` (dies by SIGSEGV), ``allocate`` (asks for ``n`` bytes), ``exit``,
+``print`` (writes to stdout), ``echo`` (sends the input back).
+Everything else is the production job table."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from shared.sandbox import worker
+
+
+def run(header: dict[str, Any], data: bytes) -> tuple[dict[str, Any], bytes | None]:
+    op = header["op"]
+    if op == "sleep":
+        time.sleep(float(header["seconds"]))
+        return {"slept": True}, None
+    if op == "crash":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if op == "exit":
+        os._exit(7)
+    if op == "allocate":
+        block = bytearray(int(header["n"]))
+        return {"allocated": len(block)}, None
+    if op == "print":
+        print("a library writing to stdout must not corrupt the channel")
+        os.write(1, b"nor at the fd level\n")
+        return {"printed": True}, None
+    if op == "echo":
+        return {"echo": len(data)}, data
+    return worker.run_job(header, data)
+
+
+if __name__ == "__main__":
+    sys.exit(worker.main(run))

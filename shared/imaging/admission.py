@@ -26,6 +26,10 @@ _ONE_BYTE_MODES = frozenset({"1", "L", "P"})
 #: Decoder state, the LANCZOS output and the PNG encoder's buffers: small, but not zero.
 FIXED_OVERHEAD_BYTES = 8 * 1024 * 1024
 
+#: Pillow keeps a pointer to every row of an image: nothing for ordinary images, but a
+#: 2x30,000,000 image has 240 MB of them.
+ROW_POINTER_BYTES = 8
+
 #: Strips alive at once while reducing: the cropped strip, its converted copy, and the second
 #: conversion's copy (RGBA then RGBa, or the scaled intermediate of 16-bit data).
 STRIPS_ALIVE = 3
@@ -45,35 +49,40 @@ def estimate_decode_bytes(info: ImageInfo) -> int:
 
     = the decoded bitmap, at the JPEG draft scale ``probe`` planned (an 8K JPEG decodes at 1/4,
       a 16K one at 1/8), in Pillow's storage (see ``bytes_per_pixel``)
-    + the working copies after decoding, at 4 bytes a pixel: the reduced image (1/factor² of the
-      decoded pixels); or, when nothing is reduced, three full-size copies (converted input,
-      resampled output, final output or encoder buffer)
+    + the working copies after decoding, at 4 bytes a pixel: the reduced image (the decoded pixels
+      divided by both axes' factors) and the resample's intermediate (at most as large); or, when
+      nothing is reduced, three full-size copies (converted input, resampled output, final output
+      or encoder buffer)
     + the strips converted one at a time while reducing, ``strips_bytes``, whenever there is a
       reduction (the header cannot always tell whether conversion is needed: an RGB PNG may carry
       a transparent colour)
-    + ``FIXED_OVERHEAD_BYTES``.
+    + ``info.decoder_bytes``: what the decoder itself holds beyond the bitmap (see
+      ``decoder_memory``: a progressive JPEG's coefficient buffer, WebP's canvas copies, ...)
+    + ``FIXED_OVERHEAD_BYTES`` (decoder state, LANCZOS weight tables: a few KB once both axes are
+      reduced to within twice the target).
 
     With ``decode_scale`` and ``reduce_factor`` at 1 (an ``ImageInfo`` not made by ``probe``) this
     is the full-size, worst-case figure.  The benchmark prints it next to the measured peak.
     """
     width, height = scaled_size((info.width, info.height), info.decode_scale)
     decoded = width * height * bytes_per_pixel(info.mode)
-    if info.reduce_factor > 1:
-        reduced_w, reduced_h = scaled_size((width, height), info.reduce_factor)
-        working = reduced_w * reduced_h * 4 + strips_bytes(width, info.reduce_factor)
+    fx, fy = info.reduce_factors or (info.reduce_factor, info.reduce_factor)
+    if (fx, fy) != (1, 1):
+        reduced = -(-width // fx) * -(-height // fy) * 4
+        working = 2 * reduced + strips_bytes(width, fy, fx)
     else:
         working = 3 * width * height * 4
-    return decoded + working + FIXED_OVERHEAD_BYTES
+    rows = ROW_POINTER_BYTES * height
+    return decoded + rows + working + info.decoder_bytes + FIXED_OVERHEAD_BYTES
 
 
-def strips_bytes(width: int, factor: int) -> int:
-    """The strips alive at once while reducing an image ``width`` pixels wide by ``factor``.
+def strips_bytes(width: int, factor: int, factor_x: int | None = None) -> int:
+    """The strips (tiles, for very wide images) alive at once while reducing an image ``width``
+    pixels wide by ``factor`` vertically (and ``factor_x``, default the same, horizontally).
 
-    Each is ``resize.strip_bytes``: about 2 MiB for ordinary images, but a strip is at least
-    ``factor`` rows, so a very wide image has far bigger strips than the target (a 140000x1000
-    palette PNG with transparency: 3 x 46 MB, not 3 x 2 MiB).
+    Each is ``resize.strip_bytes``: about 2 MiB, at most one reduction block more.
     """
-    return STRIPS_ALIVE * strip_bytes(width, factor)
+    return STRIPS_ALIVE * strip_bytes(width, factor, factor_x)
 
 
 class MemoryBudget:

@@ -61,5 +61,21 @@ def scaled_size(size: Size, scale: int) -> Size:
 
 
 def reduce_factor(size: Size, fit: Size) -> int:
-    """The integer box reduction to apply before LANCZOS (1: none)."""
+    """The integer box reduction to apply before LANCZOS on both axes alike (1: none)."""
     return max(1, int(min(size[0] / fit[0], size[1] / fit[1]) / REDUCING_GAP))
+
+
+def reduce_factors(size: Size, fit: Size) -> Size:
+    """The integer box reduction of each axis, (x, y): each down to no less than ``REDUCING_GAP``
+    times its target.
+
+    For ordinary images both are the same (the fit keeps the aspect ratio).  They differ when the
+    fit's short side is clamped to one pixel: a 40,000,000x1 row fits as 800x1, and reducing only
+    by the short side's factor (1) would leave LANCZOS a 40 M-pixel source, whose weight tables
+    took 1.9 GB.  Reduced per axis, LANCZOS never sees more than ``REDUCING_GAP`` x 2 times the
+    target on either axis, so its tables stay a few KB.
+    """
+    return (
+        max(1, int(size[0] / fit[0] / REDUCING_GAP)),
+        max(1, int(size[1] / fit[1] / REDUCING_GAP)),
+    )

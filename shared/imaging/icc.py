@@ -47,9 +47,11 @@ def _usable_profile(icc: bytes, colour_mode: str) -> ImageCms.ImageCmsProfile | 
     """
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        # Read inside the try: lcms decodes the 4-byte signature as ASCII, and a byte over 0x7F
+        # raises UnicodeDecodeError (a ValueError) here, not while parsing.
+        space = source.profile.xcolor_space.strip()
     except (OSError, ImageCms.PyCMSError, ValueError, TypeError) as exc:
         return f"unreadable: {exc}"
-    space = source.profile.xcolor_space.strip()
     if _PROFILE_SPACE_OF_MODE.get(colour_mode) != space:
         return f"{space} profile on {colour_mode} pixels"
     return source

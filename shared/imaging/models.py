@@ -18,10 +18,14 @@ class ImageInfo:
     for the decoded pixels (a 16-bit grayscale PNG is ``I;16``; Pillow decodes 16-bit colour PNGs
     straight to 8-bit ``RGB``/``RGBA``).
 
-    ``decode_scale`` and ``reduce_factor`` are the plan :func:`shared.imaging.probe` worked out for
-    the limits it was given (JPEG draft denominator; integer box reduction after decoding).  They
-    only feed :func:`shared.imaging.estimate_decode_bytes`; the default ``1`` means "full size",
-    the conservative answer for an ``ImageInfo`` built by hand.
+    ``decode_scale``, ``reduce_factor``, ``reduce_factors`` and ``decoder_bytes`` are the plan
+    :func:`shared.imaging.probe` worked out for the limits it was given: JPEG draft denominator; the
+    integer box reduction after decoding (``reduce_factor`` the same on both axes, ``reduce_factors``
+    per axis, which is what is applied: a 40,000,000x1 row is reduced along its length); and the
+    decoder's own working memory beyond the bitmap (a progressive JPEG's coefficient buffer, the
+    WebP decoder's canvas copies, an RLE BMP's buffers, PNG row buffers).  They only feed
+    :func:`shared.imaging.estimate_decode_bytes`; the defaults mean "full size", the conservative
+    answer for an ``ImageInfo`` built by hand.
     """
 
     format: str
@@ -33,6 +37,8 @@ class ImageInfo:
     orientation: int = 1
     decode_scale: int = 1
     reduce_factor: int = 1
+    reduce_factors: tuple[int, int] | None = None
+    decoder_bytes: int = 0
 
     @property
     def pixels(self) -> int:

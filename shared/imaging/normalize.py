@@ -27,7 +27,7 @@ from shared.imaging.limits import ImageLimits
 from shared.imaging.models import ImageInfo, Thumbnail
 from shared.imaging.modes import drop_opaque_alpha, resizable_converter, straighten, to_output_mode
 from shared.imaging.orientation import apply_orientation, read_orientation
-from shared.imaging.probe import DECODE_ERRORS, explain, open_checked, open_probed
+from shared.imaging.probe import DECODE_ERRORS, explain, open_checked, open_probed, out_of_memory
 from shared.imaging.resize import Box, downscale
 
 CONTENT_TYPE = "image/png"
@@ -45,9 +45,12 @@ def normalize(data: bytes, limits: ImageLimits, info: ImageInfo | None = None) -
     chunk may follow the pixel data, where the header-only probe cannot see it.
     """
     started = time.perf_counter()
-    with _opened(data, limits, info) as (image, probed):
-        picture, source, steps = _render(image, probed, (limits.max_width, limits.max_height))
-    encoded, final, notes = encode_png(picture, limits.max_output_bytes, source)
+    try:
+        with _opened(data, limits, info) as (image, probed):
+            picture, source, steps = _render(image, probed, (limits.max_width, limits.max_height))
+        encoded, final, notes = encode_png(picture, limits.max_output_bytes, source)
+    except MemoryError as exc:
+        raise out_of_memory("decoding", len(data), info) from exc
     return Thumbnail(
         data=encoded,
         content_type=CONTENT_TYPE,
@@ -84,9 +87,11 @@ def _render(image: ImageFile.ImageFile, info: ImageInfo, box: Size) -> tuple[Ima
     # Read again: a PNG's eXIf chunk may follow the pixels, where the probe could not see it.
     info = dataclasses.replace(info, orientation=read_orientation(image))
     fit = fit_within((info.width, info.height), stored_box(box, info.orientation))
-    picture, factor = downscale(image, fit, resizable_converter(image), region)
-    if factor > 1:
-        steps.append(f"reduce 1/{factor}")
+    picture, (fx, fy) = downscale(image, fit, resizable_converter(image), region)
+    if fx == fy > 1:
+        steps.append(f"reduce 1/{fx}")
+    elif fx != fy:
+        steps.append(f"reduce 1/{fx} x 1/{fy}")
     picture = _finish(picture, image.info.get("icc_profile"), info.orientation, steps)
     if picture is image:  # nothing to change; the source is closed when the caller's block ends
         picture = image.copy()

@@ -16,6 +16,7 @@ from typing import Any
 from PIL import Image, ImageFile, PngImagePlugin
 
 from shared.core.errors import ErrorCode, ThumbnailError
+from shared.imaging.decoder_memory import decoder_bytes
 from shared.imaging.failures import image_error
 from shared.imaging.formats import allowed_formats, decoder_for, sniff
 from shared.imaging.geometry import (
@@ -23,6 +24,7 @@ from shared.imaging.geometry import (
     fit_within,
     jpeg_draft_scale,
     reduce_factor,
+    reduce_factors,
     scaled_size,
     stored_box,
 )
@@ -30,6 +32,7 @@ from shared.imaging.headers import gif_screen, pillow_would_object, raw_canvas
 from shared.imaging.limits import ImageLimits
 from shared.imaging.models import ImageInfo
 from shared.imaging.orientation import read_orientation
+from shared.imaging.structure import JpegLayout, check_structure
 
 #: What Pillow's decoders raise for a damaged header or stream.  MemoryError is deliberately not
 #: here: running out of memory says nothing about the file.
@@ -54,8 +57,23 @@ _LIMIT_MESSAGES = (
 
 def probe(data: bytes, limits: ImageLimits) -> ImageInfo:
     """Describe the image from its header alone; raise ThumbnailError if we will not decode it."""
-    with open_checked(data, limits) as (_image, info):
-        return info
+    try:
+        with open_checked(data, limits) as (_image, info):
+            return info
+    except MemoryError as exc:
+        raise out_of_memory("probe", len(data)) from exc
+
+
+def out_of_memory(step: str, size: int, info: ImageInfo | None = None) -> ThumbnailError:
+    """``ImageTooComplex`` for a MemoryError: a decoder that cannot allocate what the file asks for
+    (Pillow refuses rows over 2**31 bits outright; in the sandbox, the address-space limit)."""
+    return image_error(
+        ErrorCode.IMAGE_TOO_COMPLEX,
+        f"{step} ran out of memory: the file asks the decoder for more than it can allocate",
+        info,
+        limit="memory",
+        bytes=size,
+    )
 
 
 @contextmanager
@@ -90,11 +108,12 @@ def open_checked(data: bytes, limits: ImageLimits) -> Iterator[tuple[ImageFile.I
     decoder = decoder_for(fmt, limits, len(data))
     assert fmt is not None  # decoder_for refuses unknown bytes
     _check_raw_canvas(fmt, data, limits)
+    jpeg = check_structure(fmt, data)  # before Pillow parses chunks, markers or IFDs in Python
     image = _open(decoder, fmt, data)
     try:
         known = {"format": fmt, "width": image.width, "height": image.height, "mode": image.mode, "bytes": len(data)}
         check_pixel_cap(known, limits)  # before counting frames, which walks the whole file
-        yield image, _describe(image, fmt, data, limits)
+        yield image, _describe(image, fmt, data, limits, jpeg)
     finally:
         image.close()
 
@@ -201,7 +220,9 @@ def explain(exc: BaseException) -> str:
     return message
 
 
-def _describe(image: ImageFile.ImageFile, fmt: str, data: bytes, limits: ImageLimits) -> ImageInfo:
+def _describe(
+    image: ImageFile.ImageFile, fmt: str, data: bytes, limits: ImageLimits, jpeg: JpegLayout | None
+) -> ImageInfo:
     """The header's facts plus the decode plan for these limits (see ``ImageInfo``)."""
     width, height = image.size
     orientation = read_orientation(image)
@@ -218,6 +239,8 @@ def _describe(image: ImageFile.ImageFile, fmt: str, data: bytes, limits: ImageLi
         orientation=orientation,
         decode_scale=decode_scale,
         reduce_factor=reduce_factor(decoded, fit),
+        reduce_factors=reduce_factors(decoded, fit),
+        decoder_bytes=decoder_bytes(image, fmt, data, jpeg, limits.memory_budget_bytes),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from shared.imaging.geometry import Size, reduce_factor, scaled_size
+from shared.imaging.geometry import Size, reduce_factors
 from shared.imaging.modes import Converter
 
 #: A strip of the source converted at a time is about this many bytes (at 4 bytes per pixel).
@@ -21,24 +21,25 @@ Box = tuple[float, float, float, float]
 
 def downscale(
     image: Image.Image, fit: Size, convert: Converter | None, box: Box | None = None
-) -> tuple[Image.Image, int]:
+) -> tuple[Image.Image, Size]:
     """``image`` reduced and resampled to exactly ``fit``, in a resizable mode; and the integer
-    reduction factor used (1: none).
+    reduction factors used, per axis ((1, 1): none; see ``geometry.reduce_factors``).
 
     ``box`` is the region of ``image`` that holds the picture, in its own pixels: after a JPEG
     draft the decoded size is rounded up, and the box keeps the resample exact.  ``convert``
     brings the pixels into a resizable mode (see ``modes.resizable_converter``).
     """
     region: Box = box or (0.0, 0.0, float(image.width), float(image.height))
-    factor = reduce_factor((round(region[2] - region[0]), round(region[3] - region[1])), fit)
-    if factor > 1:
-        image = _reduce(image, factor, convert)
-        region = (region[0] / factor, region[1] / factor, region[2] / factor, region[3] / factor)
+    factors = reduce_factors((round(region[2] - region[0]), round(region[3] - region[1])), fit)
+    fx, fy = factors
+    if factors != (1, 1):
+        image = _reduce(image, factors, convert)
+        region = (region[0] / fx, region[1] / fy, region[2] / fx, region[3] / fy)
     elif convert is not None:
         image = convert(image)
     if image.size == fit and region == (0.0, 0.0, float(fit[0]), float(fit[1])):
-        return image, factor
-    return image.resize(fit, Image.Resampling.LANCZOS, box=region), factor
+        return image, factors
+    return image.resize(fit, Image.Resampling.LANCZOS, box=region), factors
 
 
 def strip_rows(width: int, factor: int) -> int:
@@ -47,24 +48,39 @@ def strip_rows(width: int, factor: int) -> int:
     return factor * max(1, STRIP_BYTES // (width * 4 * factor))
 
 
-def strip_bytes(width: int, factor: int) -> int:
-    """Bytes of one converted strip at 4 bytes a pixel.  At most ``STRIP_BYTES``, except for very
-    wide images, where ``factor`` rows alone are more (140000 wide at 1/83: 46 MB a strip); the
-    memory estimate needs the real figure, not the target."""
-    return strip_rows(width, factor) * width * 4
+def tile_columns(width: int, rows: int, factor_x: int) -> int:
+    """Columns per converted tile: the whole width when ``rows`` full rows fit ``STRIP_BYTES``;
+    otherwise a multiple of ``factor_x`` that does (at least ``factor_x``), so a very wide image
+    (140000 wide at 1/83, or a 40,000,000x1 row) is converted a tile at a time, not 46 MB or 160 MB
+    of strip at once."""
+    if rows * width * 4 <= STRIP_BYTES:
+        return width
+    return min(width, factor_x * max(1, STRIP_BYTES // (rows * 4 * factor_x)))
 
 
-def _reduce(image: Image.Image, factor: int, convert: Converter | None) -> Image.Image:
-    """Box-filter reduction by an integer factor; converted strip by strip when needed."""
-    if convert is None:
-        return image.reduce(factor)
-    width, height = image.size
+def strip_bytes(width: int, factor: int, factor_x: int | None = None) -> int:
+    """Bytes of one converted tile at 4 bytes a pixel: about ``STRIP_BYTES``, and at most
+    ``factor`` x ``factor_x`` pixels more (one reduction block) however wide the image."""
     rows = strip_rows(width, factor)
+    return rows * tile_columns(width, rows, factor if factor_x is None else factor_x) * 4
+
+
+def _reduce(image: Image.Image, factor: int | Size, convert: Converter | None) -> Image.Image:
+    """Box-filter reduction by integer factors (one for both axes, or (x, y)); converted strip by
+    strip when needed."""
+    fx, fy = (factor, factor) if isinstance(factor, int) else factor
+    if convert is None:
+        return image.reduce((fx, fy))
+    width, height = image.size
+    rows = strip_rows(width, fy)
+    columns = tile_columns(width, rows, fx)
     reduced: Image.Image | None = None
     for top in range(0, height, rows):
-        strip = convert(image.crop((0, top, width, min(height, top + rows)))).reduce(factor)
-        if reduced is None:
-            reduced = Image.new(strip.mode, scaled_size(image.size, factor))
-        reduced.paste(strip, (0, top // factor))
+        for left in range(0, width, columns):
+            box = (left, top, min(width, left + columns), min(height, top + rows))
+            tile = convert(image.crop(box)).reduce((fx, fy))
+            if reduced is None:
+                reduced = Image.new(tile.mode, (-(-width // fx), -(-height // fy)))
+            reduced.paste(tile, (left // fx, top // fy))
     assert reduced is not None  # a loaded image has at least one row
     return reduced

@@ -65,7 +65,8 @@ def info_to_json(info: ImageInfo) -> dict[str, Any]:
 
 
 def info_from_json(data: dict[str, Any]) -> ImageInfo:
-    return ImageInfo(**data)
+    factors = data.get("reduce_factors")
+    return ImageInfo(**{**data, "reduce_factors": None if factors is None else (int(factors[0]), int(factors[1]))})
 
 
 def thumbnail_to_json(thumb: Thumbnail) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from shared.core.errors import ErrorCode, ThumbnailError
@@ -143,12 +143,16 @@ class SandboxedImages:
     """The image stage, decoding in worker processes under time and memory limits.
 
     Thread-safe: the Functions host calls it from several invocations at once.  ``command`` is the
-    worker's command line (tests start a worker with an extra operation; production never changes it).
+    worker's command line (tests start a worker with extra operations; production never changes it).
+    ``on_job`` receives each job's figures as the worker reported them (``op``, ``seconds``,
+    ``peak_rss`` of the worker during the job, the address-space ``limit``; for a worker that was
+    lost, ``lost`` and no peak), for the benchmark and for logs.
     """
 
     limits: ImageLimits
     sandbox: SandboxSettings = dataclasses.field(default_factory=SandboxSettings)
     command: Sequence[str] = WORKER_COMMAND
+    on_job: Callable[[dict[str, Any]], None] | None = None
     budget: MemoryBudget = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
@@ -201,9 +205,11 @@ class SandboxedImages:
             reply, png = worker.call(header, data, self.sandbox.timeout_seconds)
             healthy = not reply.get("retire")
         except WorkerLostError as lost:
+            self._report({"op": header["op"], "seconds": time.perf_counter() - started, "lost": str(lost)})
             raise self._lost_error(lost, header, data, info, time.perf_counter() - started) from lost
         finally:
             self._idle.put(worker if healthy else self._replace(worker))
+        self._report({key: reply.get(key) for key in ("seconds", "limit", "peak", "peak_rss")} | {"op": header["op"]})
         if "error" in reply:
             raise error_from_json(reply["error"])
         if "unexpected" in reply:
@@ -213,6 +219,10 @@ class SandboxedImages:
                 details={**(info.as_dict() if info else {}), "bytes": len(data)},
             )
         return reply, png
+
+    def _report(self, figures: dict[str, Any]) -> None:
+        if self.on_job is not None:
+            self.on_job(figures)
 
     def _lost_error(
         self, lost: WorkerLostError, header: dict[str, Any], data: bytes, info: ImageInfo | None, seconds: float

@@ -50,13 +50,22 @@ def address_space_bytes() -> int:
         return int(statm.read().split()[0]) * _PAGE
 
 
-def peak_address_space_bytes() -> int:
-    """``VmPeak``: the largest address space this process has had."""
+def status_bytes(key: bytes) -> int:
+    """A ``/proc/self/status`` figure in bytes: ``VmPeak`` (largest address space), ``VmHWM`` (peak RSS)."""
     with open("/proc/self/status", "rb") as status:
         for line in status:
-            if line.startswith(b"VmPeak:"):
+            if line.startswith(key + b":"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def reset_peak_rss() -> None:
+    """Start ``VmHWM`` again from the current RSS (Linux 4.0+), so each job reports its own peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        pass
 
 
 def set_address_limit(limit: int | None) -> None:
@@ -92,6 +101,7 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
         except ChannelClosedError:
             return 0
         limit = address_space_bytes() + int(header["size"]) + int(header["grant"])
+        reset_peak_rss()
         started = time.perf_counter()
         reply: dict[str, Any]
         payload: bytes | None = None
@@ -101,6 +111,9 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
             data = read_payload(channel_in, header)
             reply, payload = run(header, data)
         except ThumbnailError as error:
+            if error.details.get("limit") == "memory":  # a MemoryError the image stage turned into a code
+                error.details["memory_limit_bytes"] = limit
+                retire = True
             reply = {"error": error_to_json(error)}
         except MemoryError as exc:
             reply = {"error": error_to_json(_out_of_memory(header, limit, started, exc))}
@@ -112,7 +125,12 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
         finally:
             data = b""
             set_address_limit(None)
-        reply.update(seconds=time.perf_counter() - started, limit=limit, peak=peak_address_space_bytes())
+        reply.update(
+            seconds=time.perf_counter() - started,
+            limit=limit,
+            peak=status_bytes(b"VmPeak"),
+            peak_rss=status_bytes(b"VmHWM"),
+        )
         write_frame(channel_out, {**reply, "retire": retire}, payload)
         if retire:
             return 3

@@ -12,7 +12,13 @@ from PIL import Image
 
 from shared.imaging import ImageInfo, MemoryBudget, estimate_decode_bytes, probe
 from shared.imaging import resize as resize_module
-from shared.imaging.admission import FIXED_OVERHEAD_BYTES, STRIPS_ALIVE, bytes_per_pixel, strips_bytes
+from shared.imaging.admission import (
+    FIXED_OVERHEAD_BYTES,
+    ROW_POINTER_BYTES,
+    STRIPS_ALIVE,
+    bytes_per_pixel,
+    strips_bytes,
+)
 from shared.imaging.modes import resizable_converter
 from tests.imaging.factories import encode, png_bomb, reopen
 
@@ -197,7 +203,8 @@ def test_estimate_for_a_hand_made_info_is_the_full_size_worst_case():
     info = ImageInfo(format="PNG", width=7680, height=4320, mode="RGB")
     bitmap = 7680 * 4320 * 4
     # Decoded bitmap, plus three unreduced working copies (converted, resampled, final).
-    assert estimate_decode_bytes(info) == 4 * bitmap + FIXED_OVERHEAD_BYTES
+    # And Pillow's pointer to each row (8 bytes a row: large only for absurdly tall images).
+    assert estimate_decode_bytes(info) == 4 * bitmap + ROW_POINTER_BYTES * 4320 + FIXED_OVERHEAD_BYTES
 
 
 def test_estimate_for_an_8k_png_counts_bitmap_reduced_copy_and_strips(limits):
@@ -205,7 +212,11 @@ def test_estimate_for_an_8k_png_counts_bitmap_reduced_copy_and_strips(limits):
     assert info.reduce_factor == 4
     bitmap = 7680 * 4320 * 4
     reduced = 1920 * 1080 * 4
-    assert estimate_decode_bytes(info) == bitmap + reduced + strips_bytes(7680, 4) + FIXED_OVERHEAD_BYTES
+    rows = 2 * (7680 * 3 + 1)  # the PNG decoder's previous and current scanline (8-bit RGB)
+    assert info.decoder_bytes == rows
+    # The reduced copy twice: the reduced image and the resample's intermediate (at most as large).
+    expected = bitmap + ROW_POINTER_BYTES * 4320 + 2 * reduced + strips_bytes(7680, 4) + rows + FIXED_OVERHEAD_BYTES
+    assert estimate_decode_bytes(info) == expected
     assert strips_bytes(7680, 4) <= STRIPS_ALIVE * resize_module.STRIP_BYTES  # ordinary widths: the target
 
 
@@ -214,18 +225,19 @@ def test_estimate_for_jpeg_uses_the_draft_scale(limits):
     info = probe(data, limits)
     assert info.decode_scale == 4
     drafted = 1920 * 1080 * 4
-    assert estimate_decode_bytes(info) == 4 * drafted + FIXED_OVERHEAD_BYTES
+    assert estimate_decode_bytes(info) == 4 * drafted + ROW_POINTER_BYTES * 1080 + FIXED_OVERHEAD_BYTES
     assert estimate_decode_bytes(info) < 50 * MB  # against 133 MB for the full-size bitmap
 
 
 def test_estimate_for_16bit_gray_counts_two_bytes_a_pixel(limits):
     info = ImageInfo(format="PNG", width=1000, height=1000, mode="I;16", reduce_factor=2)
-    assert estimate_decode_bytes(info) == 2_000_000 + 500 * 500 * 4 + strips_bytes(1000, 2) + FIXED_OVERHEAD_BYTES
+    expected = 2_000_000 + ROW_POINTER_BYTES * 1000 + 2 * 500 * 500 * 4 + strips_bytes(1000, 2) + FIXED_OVERHEAD_BYTES
+    assert estimate_decode_bytes(info) == expected
 
 
 def test_estimate_covers_the_strips_reduce_allocates_for_a_very_wide_image(limits):
-    # A strip is at least ``factor`` rows, so at 40000 pixels wide and 1/25 one strip is 4 MB of
-    # RGBA, twice the 2 MiB target.  Count what ``_reduce`` really converts, strip by strip.
+    # A strip is at least ``factor`` rows, so at 40000 pixels wide and 1/25 one strip would be 4 MB
+    # of RGBA, twice the 2 MiB target.  Count what ``_reduce`` really converts, tile by tile.
     width, height = 40000, 300
     image = Image.new("P", (width, height), 1)
     image.putpalette([0, 0, 0, 200, 30, 30])
@@ -243,6 +255,10 @@ def test_estimate_covers_the_strips_reduce_allocates_for_a_very_wide_image(limit
 
     reduced = resize_module._reduce(decoded, info.reduce_factor, counting)
     largest = max(strip_sizes)
-    assert largest > resize_module.STRIP_BYTES
+    # 25 full rows would be 4 MB; the image is converted in tiles of whole 25x25 blocks instead,
+    # so no tile is over the target by more than one block column.
+    assert len(strip_sizes) > height // 25
+    assert largest <= resize_module.STRIP_BYTES + 25 * 25 * 4
+    assert reduced.tobytes() == convert(decoded).reduce(25).tobytes()  # tiling changes no pixel
     needed = width * height * bytes_per_pixel("P") + reduced.width * reduced.height * 4
     assert estimate_decode_bytes(info) >= needed + STRIPS_ALIVE * largest + FIXED_OVERHEAD_BYTES

@@ -24,6 +24,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from PIL import Image, ImageCms
 
@@ -424,7 +425,7 @@ def _row(name: str, result: dict[str, object]) -> str:
 
 
 def _run_sandboxed(names: list[str], timeout: float) -> int:
-    jobs: list[dict[str, object]] = []
+    jobs: list[dict[str, Any]] = []
     settings = SandboxSettings(workers=1, timeout_seconds=timeout)
     stages = {
         allow: SandboxedImages(ImageLimits(allow_tiff=allow), settings, on_job=jobs.append) for allow in (False, True)

@@ -51,8 +51,9 @@ def estimate_decode_bytes(info: ImageInfo) -> int:
       a 16K one at 1/8), in Pillow's storage (see ``bytes_per_pixel``)
     + the working copies after decoding, at 4 bytes a pixel: the reduced image (the decoded pixels
       divided by both axes' factors) and the resample's intermediate (at most as large); or, when
-      nothing is reduced, three full-size copies (converted input, resampled output, final output
-      or encoder buffer)
+      nothing is reduced, a converted copy of the decoded image (not for a JPEG in RGB or L, which
+      is resized as decoded) and two copies at the thumbnail size (resampled output, final output
+      or encoder buffer); the thumbnail size is ``info.target``, or the decoded size if unknown
     + the strips converted one at a time while reducing, ``strips_bytes``, whenever there is a
       reduction (the header cannot always tell whether conversion is needed: an RGB PNG may carry
       a transparent colour)
@@ -71,7 +72,9 @@ def estimate_decode_bytes(info: ImageInfo) -> int:
         reduced = -(-width // fx) * -(-height // fy) * 4
         working = 2 * reduced + strips_bytes(width, fy, fx)
     else:
-        working = 3 * width * height * 4
+        converted = 0 if info.format == "JPEG" and info.mode in ("RGB", "L") else width * height * 4
+        target = info.target or (width, height)
+        working = converted + 2 * min(target[0] * target[1], width * height) * 4
     rows = ROW_POINTER_BYTES * height
     return decoded + rows + working + info.decoder_bytes + FIXED_OVERHEAD_BYTES
 

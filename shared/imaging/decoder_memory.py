@@ -24,6 +24,8 @@ from PIL import ImageFile
 
 from shared.core.errors import ErrorCode
 from shared.imaging.failures import image_error
+from shared.imaging.formats import sniff
+from shared.imaging.headers import webp_canvas
 from shared.imaging.structure import JpegLayout
 
 #: Bytes a DCT coefficient takes in libjpeg's buffer (JCOEF is a 16-bit short), per 8x8 block.
@@ -93,6 +95,16 @@ def png_scanline_bytes(width: int, data: bytes) -> int:
     depth, colour = (data[24], data[25]) if len(data) >= 26 else (16, 6)
     bits = width * depth * _PNG_CHANNELS.get(colour, 4)
     return -(-bits // 8) + 1
+
+
+def opening_bytes(data: bytes) -> int:
+    """What merely opening the file allocates (``probe`` does that much): WebP's decoder sets up its
+    canvases while opening, so a probe of a big WebP needs them; other decoders only parse headers.
+    Read from the raw header, so it is known before any decoder runs."""
+    if sniff(data) != "WEBP":
+        return 0
+    canvas = webp_canvas(data)
+    return 0 if canvas is None else WEBP_EXTRA_COPIES * canvas[0] * canvas[1] * 4
 
 
 def coefficient_bytes(width: int, height: int, sampling: tuple[tuple[int, int], ...]) -> int:

@@ -18,7 +18,7 @@ class ImageInfo:
     for the decoded pixels (a 16-bit grayscale PNG is ``I;16``; Pillow decodes 16-bit colour PNGs
     straight to 8-bit ``RGB``/``RGBA``).
 
-    ``decode_scale``, ``reduce_factor``, ``reduce_factors`` and ``decoder_bytes`` are the plan
+    ``decode_scale``, ``reduce_factor``, ``reduce_factors``, ``decoder_bytes`` and ``target`` are the plan
     :func:`shared.imaging.probe` worked out for the limits it was given: JPEG draft denominator; the
     integer box reduction after decoding (``reduce_factor`` the same on both axes, ``reduce_factors``
     per axis, which is what is applied: a 40,000,000x1 row is reduced along its length); and the
@@ -39,6 +39,7 @@ class ImageInfo:
     reduce_factor: int = 1
     reduce_factors: tuple[int, int] | None = None
     decoder_bytes: int = 0
+    target: tuple[int, int] | None = None
 
     @property
     def pixels(self) -> int:

@@ -240,6 +240,7 @@ def _describe(
         decode_scale=decode_scale,
         reduce_factor=reduce_factor(decoded, fit),
         reduce_factors=reduce_factors(decoded, fit),
+        target=fit,
         decoder_bytes=decoder_bytes(image, fmt, data, jpeg, limits.memory_budget_bytes),
     )
 

@@ -65,8 +65,13 @@ def info_to_json(info: ImageInfo) -> dict[str, Any]:
 
 
 def info_from_json(data: dict[str, Any]) -> ImageInfo:
-    factors = data.get("reduce_factors")
-    return ImageInfo(**{**data, "reduce_factors": None if factors is None else (int(factors[0]), int(factors[1]))})
+    """The ``ImageInfo`` again (JSON turned its size pairs into lists)."""
+    pairs = {key: _pair(data.get(key)) for key in ("reduce_factors", "target")}
+    return ImageInfo(**{**data, **pairs})
+
+
+def _pair(value: Any) -> tuple[int, int] | None:
+    return None if value is None else (int(value[0]), int(value[1]))
 
 
 def thumbnail_to_json(thumb: Thumbnail) -> dict[str, Any]:

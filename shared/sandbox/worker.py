@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from shared.core.errors import ErrorCode, ThumbnailError
+from shared.imaging.decoder_memory import opening_bytes
 from shared.imaging.failures import image_error
 from shared.imaging.limits import ImageLimits
 from shared.imaging.normalize import normalize
@@ -109,6 +110,9 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
         try:
             set_address_limit(limit)
             data = read_payload(channel_in, header)
+            if header["op"] == "probe":  # opening a WebP allocates its canvases (the pixel cap bounds them)
+                limit += opening_bytes(data)
+                set_address_limit(limit)
             reply, payload = run(header, data)
         except ThumbnailError as error:
             if error.details.get("limit") == "memory":  # a MemoryError the image stage turned into a code

@@ -225,7 +225,10 @@ def test_estimate_for_jpeg_uses_the_draft_scale(limits):
     info = probe(data, limits)
     assert info.decode_scale == 4
     drafted = 1920 * 1080 * 4
-    assert estimate_decode_bytes(info) == 4 * drafted + ROW_POINTER_BYTES * 1080 + FIXED_OVERHEAD_BYTES
+    # Decoded at 1/4, not converted (an RGB JPEG is resized as decoded), two thumbnail-sized copies.
+    assert info.target == (800, 450)
+    thumbnail = 800 * 450 * 4
+    assert estimate_decode_bytes(info) == drafted + 2 * thumbnail + ROW_POINTER_BYTES * 1080 + FIXED_OVERHEAD_BYTES
     assert estimate_decode_bytes(info) < 50 * MB  # against 133 MB for the full-size bitmap
 
 

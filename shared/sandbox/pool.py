@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import queue
 import signal
 import subprocess
 import sys
@@ -73,6 +72,9 @@ class Worker:
         self._ready = False
         self._killed = threading.Event()
         self.jobs = 0
+        #: The blob this worker kept from its last (successful) probe, so the normalize that follows
+        #: need not send it again; held only until this worker's next job.
+        self.holds: bytes | None = None
 
     @property
     def pid(self) -> int:
@@ -159,13 +161,14 @@ class SandboxedImages:
         if self.sandbox.workers < 1:
             raise ValueError(f"a sandbox needs at least one worker, got {self.sandbox.workers}")
         self.budget = MemoryBudget(self.limits.memory_budget_bytes)
-        self._idle: queue.SimpleQueue[Worker] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._free = threading.Condition(self._lock)
+        self._idle: list[Worker] = []
         self._all: set[Worker] = set()
         self._closed = False
         self.replaced = 0
         for _ in range(self.sandbox.workers):
-            self._idle.put(self._start())
+            self._give(self._start())
 
     # -- the ImageStage protocol ---------------------------------------------------------------------
 
@@ -191,25 +194,33 @@ class SandboxedImages:
         if self._closed:
             raise RuntimeError("the image sandbox is closed")
         header = {**header, "limits": dataclasses.asdict(self.limits)}
-        worker = self._idle.get()
+        worker = self._take(data)
         healthy = False
         try:
             worker.wait_ready()
         except WorkerLostError as lost:
-            self._idle.put(self._replace(worker))
+            self._give(self._replace(worker))
             raise ThumbnailError(
                 ErrorCode.INTERNAL_ERROR, f"no image worker could be started: {lost}", details={"bytes": len(data)}
             ) from lost
         started = time.perf_counter()
+        reuse = header["op"] == "normalize" and worker.holds is data
+        worker.holds = None
         try:
-            reply, png = worker.call(header, data, self.sandbox.timeout_seconds)
+            if reuse:  # the worker kept these bytes from the probe: only the header travels
+                reply, png = worker.call({**header, "reuse": True}, b"", self.sandbox.timeout_seconds)
+            else:
+                reply, png = worker.call(header, data, self.sandbox.timeout_seconds)
             healthy = not reply.get("retire")
+            if header["op"] == "probe" and "info" in reply:
+                worker.holds = data
         except WorkerLostError as lost:
             self._report({"op": header["op"], "seconds": time.perf_counter() - started, "lost": str(lost)})
             raise self._lost_error(lost, header, data, info, time.perf_counter() - started) from lost
         finally:
-            self._idle.put(worker if healthy else self._replace(worker))
-        self._report({key: reply.get(key) for key in ("seconds", "limit", "peak", "peak_rss")} | {"op": header["op"]})
+            self._give(worker if healthy else self._replace(worker))
+        figures = {key: reply.get(key) for key in ("seconds", "limit", "peak", "peak_rss", "reused")}
+        self._report(figures | {"op": header["op"]})
         if "error" in reply:
             raise error_from_json(reply["error"])
         if "unexpected" in reply:
@@ -261,6 +272,20 @@ class SandboxedImages:
             memory_grant_bytes=int(header["grant"]),
             **known,
         )
+
+    def _take(self, data: bytes) -> Worker:
+        """An idle worker: the one that holds ``data`` from its probe if it is idle, else the one idle
+        longest."""
+        with self._free:
+            while not self._idle:
+                self._free.wait()
+            index = next((i for i, worker in enumerate(self._idle) if worker.holds is data), 0)
+            return self._idle.pop(index)
+
+    def _give(self, worker: Worker) -> None:
+        with self._free:
+            self._idle.append(worker)
+            self._free.notify()
 
     def _start(self) -> Worker:
         worker = Worker(self.command)

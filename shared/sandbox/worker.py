@@ -94,7 +94,12 @@ Job = Callable[[dict[str, Any], bytes], tuple[dict[str, Any], bytes | None]]
 
 def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> int:
     """Answer jobs until the host closes the pipe; the exit status (0, or 3 after running out of
-    memory)."""
+    memory).
+
+    The bytes of a successful probe are kept until the next job: the host sends the normalize that
+    follows with ``reuse`` and no payload, so a 40 MB PNG crosses the pipe once, not twice.
+    """
+    held = b""
     write_frame(channel_out, {"ready": True, "pid": os.getpid(), "address_space": address_space_bytes()})
     while True:
         try:
@@ -109,11 +114,14 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
         retire = False
         try:
             set_address_limit(limit)
-            data = read_payload(channel_in, header)
+            data = held if header.get("reuse") else read_payload(channel_in, header)
+            held = b""
             if header["op"] == "probe":  # opening a WebP allocates its canvases (the pixel cap bounds them)
                 limit += opening_bytes(data)
                 set_address_limit(limit)
             reply, payload = run(header, data)
+            if header["op"] == "probe":
+                held = data
         except ThumbnailError as error:
             if error.details.get("limit") == "memory":  # a MemoryError the image stage turned into a code
                 error.details["memory_limit_bytes"] = limit
@@ -134,6 +142,7 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
             limit=limit,
             peak=status_bytes(b"VmPeak"),
             peak_rss=status_bytes(b"VmHWM"),
+            reused=bool(header.get("reuse")),
         )
         write_frame(channel_out, {**reply, "retire": retire}, payload)
         if retire:
@@ -151,7 +160,7 @@ def _out_of_memory(header: dict[str, Any], limit: int, started: float, exc: Memo
         limit="memory",
         memory_limit_bytes=limit,
         seconds=round(time.perf_counter() - started, 3),
-        bytes=int(header["size"]),
+        bytes=int(header["size"]) or None,  # None: a reused payload; the info says its size
     )
 
 

@@ -181,3 +181,26 @@ def test_closing_stops_every_worker() -> None:
     assert all(process.poll() is not None for process in processes)
     with pytest.raises(RuntimeError):
         pool.probe(data.getvalue())
+
+
+def test_the_normalize_after_a_probe_reuses_the_bytes_the_worker_already_has() -> None:
+    jobs: list[dict[str, Any]] = []
+    first = encode(quadrants(1600, 1000), "PNG")
+    second = encode(quadrants(1000, 1600), "PNG")
+    with SandboxedImages(ImageLimits(), SandboxSettings(workers=1), on_job=jobs.append) as pool:
+        thumb = pool.normalize(first, pool.probe(first))
+        # A normalize of other bytes than the probe's must not get the held ones.
+        info = pool.probe(first)
+        other = pool.normalize(second, pool.probe(second))
+        again = pool.normalize(first, info)
+    assert [(job["op"], job["reused"]) for job in jobs] == [
+        ("probe", False),
+        ("normalize", True),
+        ("probe", False),
+        ("probe", False),
+        ("normalize", True),
+        ("normalize", False),
+    ]
+    assert (thumb.width, thumb.height) == (800, 500)
+    assert (other.width, other.height) == (312, 500)
+    assert again.data == thumb.data

@@ -24,6 +24,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageCms
@@ -382,19 +383,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="case names (default: all)")
     parser.add_argument("--in-process", action="store_true", help="decode each case in a fresh process, no sandbox")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--write", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, default=20.0, help="IMAGE_TIMEOUT_SECONDS for the run")
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(run_in_process(args.child)))
         return 0
     names = args.only or [case.name for case in CASES]
-    print("| case | expected | outcome | s | peak MB | estimate MB |")
-    print("|---|---|---|---:|---:|---:|")
+    if args.write is not None:
+        for name in args.write:
+            case_path(name).write_bytes(build(name))
+        return 0
     if args.in_process:
+        print("| case | expected | outcome | s | peak MB | added MB | estimate MB |")
+        print("|---|---|---|---:|---:|---:|---:|")
         for name in names:
             print(_row(name, _child(name, args.timeout * 5)), flush=True)
         return 0
     return _run_sandboxed(names, args.timeout)
+
+
+OUT = Path(__file__).resolve().parent / "out" / "hostile"
+
+
+def case_path(name: str) -> Path:
+    return OUT / f"{name}.bin"
+
+
+def write_cases(names: list[str]) -> None:
+    """Make the cases' files in a child process, so building them (some allocate hundreds of MB)
+    does not count in the host's RSS."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    missing = [name for name in names if not case_path(name).exists()]
+    if missing:
+        subprocess.run([sys.executable, "-m", "bench.hostile", "--write", *missing], check=True)
 
 
 def _child(name: str, timeout: float) -> dict[str, object]:
@@ -414,32 +436,38 @@ def _child(name: str, timeout: float) -> dict[str, object]:
     return result
 
 
-def _row(name: str, result: dict[str, object]) -> str:
-    def mb(value: object) -> str:
-        return "-" if not isinstance(value, int) else f"{value / MB:,.0f}"
+def _mb(value: object) -> str:
+    return "-" if not isinstance(value, int) else f"{value / MB:,.0f}"
 
+
+def _row(name: str, result: dict[str, object], *extra: str) -> str:
     seconds = result.get("seconds")
     shown = "-" if not isinstance(seconds, float) else f"{seconds:.2f}"
-    peak, estimate = mb(result.get("peak")), mb(result.get("estimate"))
-    return f"| {name} | {BY_NAME[name].expect} | {result['outcome']} | {shown} | {peak} | {estimate} |"
+    cells = [name, BY_NAME[name].expect, str(result["outcome"]), shown]
+    cells += [_mb(result.get("peak")), _mb(result.get("added")), _mb(result.get("estimate")), *extra]
+    return "| " + " | ".join(cells) + " |"
 
 
 def _run_sandboxed(names: list[str], timeout: float) -> int:
+    write_cases(names)
     jobs: list[dict[str, Any]] = []
     settings = SandboxSettings(workers=1, timeout_seconds=timeout)
     stages = {
         allow: SandboxedImages(ImageLimits(allow_tiff=allow), settings, on_job=jobs.append) for allow in (False, True)
     }
+    print(f"Through the sandbox (one worker, {timeout:g} s time limit). peak: the worker's peak RSS during the")
+    print("case; added: peak minus its RSS when the job started; host RSS: this process after the case.\n")
+    print("| case | expected | outcome | s | worker peak MB | added MB | estimate MB | host RSS MB |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
     failures = 0
-    host_before: int | None = None
     try:
         for stage in stages.values():
             stage.warm_up()
-        for index, name in enumerate(names):
+        gc.collect()
+        host_before = _status_bytes("VmRSS")
+        for name in names:
             case = BY_NAME[name]
-            data = build(name)
-            if index == 0:
-                host_before = _status_bytes("VmRSS")
+            data = case_path(name).read_bytes()
             stage = stages[case.allow_tiff]
             started = time.perf_counter()
             estimate: int | None = None
@@ -451,21 +479,27 @@ def _run_sandboxed(names: list[str], timeout: float) -> int:
                 outcome = OK
             except ThumbnailError as error:
                 outcome = error.code.value
-            del data
-            peak = max((int(job.get("peak_rss") or 0) for job in jobs), default=0) or None
             seconds = time.perf_counter() - started
+            del data
+            gc.collect()
+            peak = max((int(job.get("peak_rss") or 0) for job in jobs), default=0) or None
+            added = max((int(job.get("peak_rss") or 0) - int(job.get("rss_before") or 0) for job in jobs), default=0)
             failures += outcome != case.expect
-            print(_row(name, {"outcome": outcome, "seconds": seconds, "peak": peak, "estimate": estimate}), flush=True)
-        build.cache_clear()
-        gc.collect()
+            result = {
+                "outcome": outcome,
+                "seconds": seconds,
+                "peak": peak,
+                "added": added or None,
+                "estimate": estimate,
+            }
+            print(_row(name, result, _mb(_status_bytes("VmRSS"))), flush=True)
         host_after = _status_bytes("VmRSS")
     finally:
         for stage in stages.values():
             stage.close()
     print(
-        f"\nhost process RSS: {(host_before or 0) / MB:,.0f} MB before the first case, "
-        f"{host_after / MB:,.0f} MB after the last (cases' bytes freed); "
-        f"{failures} case(s) with an unexpected outcome; time limit {timeout:g} s"
+        f"\nhost process RSS: {host_before / MB:,.0f} MB before the first case, {host_after / MB:,.0f} MB after "
+        f"the last; {failures} case(s) with an unexpected outcome"
     )
     return 1 if failures else 0
 

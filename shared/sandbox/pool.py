@@ -219,7 +219,7 @@ class SandboxedImages:
             raise self._lost_error(lost, header, data, info, time.perf_counter() - started) from lost
         finally:
             self._give(worker if healthy else self._replace(worker))
-        figures = {key: reply.get(key) for key in ("seconds", "limit", "peak", "peak_rss", "reused")}
+        figures = {key: reply.get(key) for key in ("seconds", "limit", "peak", "peak_rss", "rss_before", "reused")}
         self._report(figures | {"op": header["op"]})
         if "error" in reply:
             raise error_from_json(reply["error"])

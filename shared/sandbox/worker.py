@@ -108,6 +108,7 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
             return 0
         limit = address_space_bytes() + int(header["size"]) + int(header["grant"])
         reset_peak_rss()
+        rss_before = status_bytes(b"VmRSS")
         started = time.perf_counter()
         reply: dict[str, Any]
         payload: bytes | None = None
@@ -142,6 +143,7 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
             limit=limit,
             peak=status_bytes(b"VmPeak"),
             peak_rss=status_bytes(b"VmHWM"),
+            rss_before=rss_before,
             reused=bool(header.get("reuse")),
         )
         write_frame(channel_out, {**reply, "retire": retire}, payload)

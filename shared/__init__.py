@@ -6,6 +6,7 @@ Its folders are layers, and imports only go down (import-linter contracts in ``p
     shared.ops          operator commands: drain, watch, dead-letters, poison sweep, doctor
     shared.delivery     one blob from trigger to outcome: pipeline, moves, host glue, log
     shared.settings     the one place that reads settings, validated at start-up
+    shared.sandbox      the image stage in limited worker processes (time and memory limits)
     shared.edges        I/O: blob storage, the iTwin Platform client    | side by side,
     shared.imaging      pure: bytes in, PNG thumbnail out                | neither imports the other
     shared.core         pure decisions: errors, paths, retry, outcome, payload

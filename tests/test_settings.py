@@ -24,6 +24,12 @@ def test_defaults_apply_when_only_the_required_settings_are_given():
     assert (settings.image.max_width, settings.image.max_height) == (800, 500)
     assert settings.image.max_output_bytes == 5_242_880
     assert settings.retry.max_delivery_attempts == 5
+    assert (settings.sandbox.isolate, settings.sandbox.timeout_seconds, settings.sandbox.workers) == (True, 20.0, 2)
+
+
+def test_image_isolation_can_be_switched_off_for_debugging():
+    sandbox = load_settings({**BASE, "IMAGE_ISOLATION": "false", "IMAGE_TIMEOUT_SECONDS": "2.5"}).sandbox
+    assert (sandbox.isolate, sandbox.timeout_seconds) == (False, 2.5)
 
 
 @pytest.mark.parametrize("missing", ["ITWIN_CLIENT_ID", "ITWIN_CLIENT_SECRET", "THUMBNAILS_STORAGE"])
@@ -48,6 +54,11 @@ def test_a_missing_required_setting_is_named(missing):
         ("ITWIN_API_URL", "http://api.bentley.com"),
         ("ITWIN_TOKEN_URL", "http://10.0.0.5/connect/token"),
         ("MAX_DELIVERY_ATTEMPTS", "0"),
+        ("IMAGE_ISOLATION", "sometimes"),
+        ("IMAGE_TIMEOUT_SECONDS", "0"),
+        ("IMAGE_TIMEOUT_SECONDS", "soon"),
+        ("IMAGE_WORKERS", "0"),
+        ("IMAGE_WORKERS", "64"),
     ],
 )
 def test_a_malformed_setting_is_named(name, value):

@@ -8,8 +8,8 @@
 Modules: ``formats`` (allowlist, sniffing), ``headers`` (raw canvas sizes), ``probe``,
 ``geometry`` (fit, draft, reduction), ``orientation``, ``modes``, ``icc``, ``resize``, ``encode``,
 ``admission`` (memory budget), ``structure`` (block-count bounds walked before decoding),
-``decoder_memory`` (what each decoder holds beyond the bitmap), ``normalize``, ``models`` (results and ``describe``), ``limits``
-(``ImageLimits``, owned here; ``shared.settings`` fills it in).
+``decoder_memory`` (what each decoder holds beyond the bitmap), ``normalize``, ``models`` (results
+and ``describe``), ``limits`` (``ImageLimits``, owned here; ``shared.settings`` fills it in).
 
 Pure: imports :mod:`shared.core` and Pillow, never the Azure SDK, ``requests``, the settings module
 or anything else above it.

@@ -46,7 +46,7 @@ def _through(stage: InProcessImages | SandboxedImages, data: bytes) -> object:
 
 def _vips() -> Callable[[bytes], object] | None:
     try:
-        import pyvips  # type: ignore[import-not-found,unused-ignore]
+        import pyvips  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         return None
 

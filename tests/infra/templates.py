@@ -158,3 +158,18 @@ def host_json() -> dict[str, Any]:
     data = json.loads(HOST_JSON.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data
+
+
+@functools.cache
+def typecheck() -> Any:
+    """``infra/typecheck.py`` as a module (infra/ is not a package: the script runs on its own too)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("infra_typecheck", INFRA / "typecheck.py")
+    assert spec is not None
+    assert spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = loaded  # dataclasses look their module up by name
+    spec.loader.exec_module(loaded)
+    return loaded

@@ -49,6 +49,17 @@ param maximumInstanceCount int = 1
 @description('Days a source stays in the processed container before lifecycle management deletes it.')
 param processedRetentionDays int = 30
 
+@description('Principal id of the operator who runs doctor, deadletter, status and poison sweep (azd fills it with the signed-in user, AZURE_PRINCIPAL_ID); empty: no operator grant.')
+param principalId string = ''
+
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+@description('What principalId is: User for a person (the azd default), ServicePrincipal for a CI identity.')
+param principalType string = 'User'
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -138,6 +149,8 @@ module roles 'modules/role-assignments.bicep' = {
     keyVaultName: keyVault.outputs.name
     keyVaultSecretName: keyVault.outputs.secretName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    operatorPrincipalId: principalId
+    operatorPrincipalType: principalType
   }
 }
 

@@ -53,10 +53,24 @@ def main() -> dict[str, Any]:
 def resources(doc: dict[str, Any], type_: str, *, existing: bool = False) -> dict[str, dict[str, Any]]:
     """Resources of one type (declared ones, or ``existing`` references), by symbolic name."""
     return {
-        name: res["config"]
+        name: body(res)
         for name, res in doc.get("resources", {}).items()
         if res["type"] == type_ and bool(res.get("existing")) == existing
     }
+
+
+def body(resource: dict[str, Any]) -> dict[str, Any]:
+    """A resource's body: ``= if (cond) {...}`` puts it one level down, beside the condition."""
+    config: dict[str, Any] = resource["config"]
+    if "condition" in config and "config" in config:
+        inner: dict[str, Any] = config["config"]
+        return inner
+    return config
+
+
+def condition(resource: dict[str, Any]) -> Any:
+    """The ``if (...)`` of a conditional resource, or None."""
+    return resource["config"].get("condition") if "config" in resource["config"] else None
 
 
 def only_resource(doc: dict[str, Any], type_: str) -> dict[str, Any]:

@@ -60,6 +60,14 @@ param principalId string = ''
 @description('What principalId is: User for a person (the azd default), ServicePrincipal for a CI identity.')
 param principalType string = 'User'
 
+@description('E-mail address the alerts go to (ALERT_EMAIL); empty: the action group has no receiver.')
+param alertEmail string = ''
+
+@minValue(1)
+@maxValue(100)
+@description('The 429 alert fires above this percentage of throttled outcomes in 15 minutes.')
+param throttleAlertPercent int = 10
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -112,6 +120,31 @@ module monitoring 'modules/monitoring.bicep' = {
     applicationInsightsName: 'appi-${resourceToken}'
     location: location
     tags: tags
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    alertEmail: alertEmail
+    throttlePercent: throttleAlertPercent
+    actionGroupName: 'ag-thumbnails-${resourceToken}'
+    namePrefix: 'alert-thumbnails-${resourceToken}'
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    nameSeed: resourceToken
   }
 }
 

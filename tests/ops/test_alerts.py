@@ -145,7 +145,8 @@ def test_a_blob_that_used_up_its_attempts_fires_the_retries_exhausted_alert(run,
 
 
 def test_the_host_moving_a_message_to_the_poison_queue_fires_it_too():
-    # The host's own line (not the app's): only its text is known, so the rule matches the queue's name.
+    # A line of the host's own (not the app's): its exact wording is not pinned here, so the rule
+    # matches any line that names the poison queue, and this stand-in line names it.
     record = logging.LogRecord("Host.Triggers.Blob", logging.ERROR, "", 0, "", None, None)
     record.msg = "Moving message to poison queue 'webjobs-blobtrigger-poison' after 5 failed attempts."
     assert len(evaluate(query("retries-exhausted"), [record])) == 1

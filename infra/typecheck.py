@@ -15,7 +15,10 @@ same checks over what ``pycep-parser`` makes of each ``.bicep`` file, with copie
   ``@allowed`` values all fit it;
 * required properties are present and read-only ones are not set;
 * a discriminated object (an Event Grid destination, say) is checked against the variant its
-  discriminator literal selects.
+  discriminator literal selects;
+* a reference to a resource's property anywhere in the file (``storage.properties.primaryEndpoints.blob``,
+  in an expression or inside ``'${...}'``) names properties its type has (read-only ones included), and
+  a module's ``mod.outputs.x`` names an output that module declares.
 
 What it cannot know it leaves alone rather than guess: a value computed by a function or operator
 (``guid()``, ``a.b``, ``x ? y : z``), a resource's output.  A bare name that is a parameter, a
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -136,6 +140,7 @@ class _Checker:
         self.findings: list[Finding] = []
         self._resource = ("", "")
         self._resolving: set[str] = set()
+        self.path: Path | None = None  # the file, to find the modules' files (references)
 
     def report(self, path: str, message: str) -> None:
         name, type_ = self._resource
@@ -162,7 +167,61 @@ class _Checker:
                 body = body["config"]
             body = {k: v for k, v in body.items() if k.lower() not in _BICEP_KEYWORDS}
             self.check(nodes, resource_type["body"], body, "")
+        self.check_references()
         return self.findings
+
+    # -- references: symbol.property.property ---------------------------------------------------------
+
+    def check_references(self) -> None:
+        sections = {
+            "resource": self.doc.get("resources") or {},
+            "module": self.doc.get("modules") or {},
+            "output": self.doc.get("outputs") or {},
+            "variable": self.variables,
+        }
+        for kind, entries in sections.items():
+            for name, entry in entries.items():
+                for chain in _chains(entry):
+                    self.check_chain(chain, f"{kind} {name}")
+
+    def check_chain(self, chain: list[str], where: str) -> None:
+        root, rest = chain[0], chain[1:]
+        resources = self.doc.get("resources") or {}
+        modules = self.doc.get("modules") or {}
+        if root in resources:
+            declaration = resources[root]
+            type_ = f"{declaration['type']}@{declaration['api_version']}"
+            found = self.index.resource(type_)
+            if found is None:
+                return  # reported (or listed as unverifiable) with the resource itself
+            nodes, resource_type = found
+            self._resource = (where, type_)
+            node: dict[str, Any] | None = _deref(nodes, resource_type["body"])
+            for depth, name in enumerate(rest):
+                assert node is not None
+                properties = _accessible(nodes, node)
+                if properties is None:
+                    return  # any, or an additionalProperties map: any name goes
+                match = next((p for k, p in properties.items() if k.lower() == name.lower()), None)
+                if match is None:
+                    known = list(properties)
+                    close = difflib.get_close_matches(name, known, n=1)
+                    hint = f" (did you mean '{close[0]}'?)" if close else ""
+                    self.report(".".join(chain[: depth + 2]), f"no such property{hint}")
+                    return
+                node = _deref(nodes, match["type"])
+        elif root in modules and rest and rest[0] == "outputs" and len(rest) > 1 and self.path is not None:
+            target = (self.path.parent / modules[root]["detail"]["path"]).resolve()
+            if not target.is_file():
+                return
+            from pycep import BicepParser
+
+            outputs = dict(BicepParser().parse(file_path=target).get("outputs") or {})
+            if not any(o.lower() == rest[1].lower() for o in outputs):
+                self._resource = (where, f"module {modules[root]['detail']['path']}")
+                close = difflib.get_close_matches(rest[1], list(outputs), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                self.report(".".join(chain[:3]), f"the module has no such output{hint}")
 
     # -- values -------------------------------------------------------------------------------------
 
@@ -313,6 +372,69 @@ class _Checker:
         self.check_object(nodes, merged, additional, value, path, also_allowed=frozenset({discriminator.lower()}))
 
 
+_INTERPOLATED_CHAIN = re.compile(r"(?<![\w.'])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)")
+
+
+def _chains(node: Any) -> Iterator[list[str]]:
+    """Every ``a.b.c`` reference in a parsed subtree: pycep's property_accessor nodes, and dotted names
+    inside ``${...}`` of interpolated strings (which pycep leaves as text)."""
+    if isinstance(node, dict):
+        operator = node.get("operator")
+        if set(node) == {"operator"} and isinstance(operator, dict) and operator.get("type") == "property_accessor":
+            chain = _accessor_chain(operator)
+            if chain is not None:
+                yield chain
+                return
+        for value in node.values():
+            yield from _chains(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _chains(item)
+    elif isinstance(node, str) and "${" in node:
+        for inner in re.findall(r"\$\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}", node):
+            for dotted in _INTERPOLATED_CHAIN.findall(inner):
+                yield dotted.split(".")
+
+
+def _accessor_chain(operator: dict[str, Any]) -> list[str] | None:
+    operands = operator.get("operands") or {}
+    first, second = operands.get("operand_1"), operands.get("operand_2")
+    if not isinstance(first, str):
+        return None  # a function's result (listKeys(...).x) or an index: not a symbol
+    if isinstance(second, str):
+        return [first, second]
+    inner = second.get("operator") if isinstance(second, dict) else None
+    if isinstance(inner, dict) and inner.get("type") == "property_accessor":
+        rest = _accessor_chain(inner)
+        return [first, *rest] if rest is not None else None
+    return None
+
+
+def _accessible(nodes: list[dict[str, Any]], node: dict[str, Any]) -> dict[str, Any] | None:
+    """The properties a reference may name on a value of this type (None: any name)."""
+    kind = node["$type"]
+    if kind == "ObjectType":
+        if node.get("additionalProperties") is not None and not node.get("properties"):
+            return None
+        return dict(node.get("properties") or {})
+    if kind == "DiscriminatedObjectType":
+        merged = dict(node.get("baseProperties") or {})
+        for ref in node["elements"].values():
+            merged.update(_deref(nodes, ref).get("properties") or {})
+        return merged
+    if kind == "UnionType":
+        merged = {}
+        for ref in node["elements"]:
+            found = _accessible(nodes, _deref(nodes, ref))
+            if found is None:
+                return None
+            merged.update(found)
+        return merged
+    if kind == "AnyType":
+        return None
+    return {}  # a string, int, bool or array has no properties
+
+
 def _kind_name(node: dict[str, Any]) -> str:
     return {
         "StringType": "a string",
@@ -342,9 +464,14 @@ def default_index() -> TypeIndex:
     return TypeIndex()
 
 
-def check_document(doc: dict[str, Any], file: str, index: TypeIndex | None = None) -> list[Finding]:
-    """Findings for one parsed template (``pycep.BicepParser().parse(...)``)."""
-    return _Checker(index or default_index(), doc, file).run()
+def check_document(
+    doc: dict[str, Any], file: str, index: TypeIndex | None = None, path: Path | None = None
+) -> list[Finding]:
+    """Findings for one parsed template (``pycep.BicepParser().parse(...)``); ``path`` (the file)
+    lets module references be checked against the modules' outputs."""
+    checker = _Checker(index or default_index(), doc, file)
+    checker.path = path
+    return checker.run()
 
 
 def check_file(path: Path, index: TypeIndex | None = None) -> list[Finding]:
@@ -352,7 +479,7 @@ def check_file(path: Path, index: TypeIndex | None = None) -> list[Finding]:
 
     doc = dict(BicepParser().parse(file_path=path))
     name = path.relative_to(INFRA).as_posix() if path.is_relative_to(INFRA) else path.name
-    return check_document(doc, name, index)
+    return check_document(doc, name, index, path)
 
 
 def bicep_files(root: Path = INFRA) -> list[Path]:

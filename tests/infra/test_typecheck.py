@@ -6,6 +6,7 @@ open-ended property, silently ignore); the checker must name the resource and th
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,45 @@ def test_an_open_enum_takes_any_string(tmp_path: Path) -> None:
     mutated.write_text(original.replace("  'Standard_RAGZRS'\n", "  'Standard_RAGZRS'\n  'Premium_XYZ'\n", 1))
 
     assert typecheck.check_file(mutated) == []
+
+
+REFERENCE_MUTATIONS = [
+    pytest.param(
+        "modules/function-app.bicep",
+        "value: storage.properties.primaryEndpoints.blob\n",
+        "value: storage.properties.primaryEndpoints.blobs\n",
+        "resource site (Microsoft.Storage/storageAccounts@2023-05-01) storage.properties.primaryEndpoints.blobs: "
+        "no such property (did you mean 'blob'?)",
+        id="misspelled-reference",
+    ),
+    pytest.param(
+        "modules/eventgrid-subscription.bicep",
+        "${site.properties.defaultHostName}",
+        "${site.properties.hostName}",
+        "resource blobCreated (Microsoft.Web/sites@2024-04-01) site.properties.hostName: no such property "
+        "(did you mean 'hostNames'?)",
+        id="reference-inside-an-interpolation",
+    ),
+    pytest.param(
+        "main.bicep",
+        "appPrincipalId: identity.outputs.principalId",
+        "appPrincipalId: identity.outputs.objectId",
+        "module roles (module modules/identity.bicep) identity.outputs.objectId: the module has no such output",
+        id="module-output-that-does-not-exist",
+    ),
+]
+
+
+@pytest.mark.parametrize(("file", "old", "new", "expected"), REFERENCE_MUTATIONS)
+def test_the_checker_catches_a_reference_to_a_property_that_does_not_exist(
+    tmp_path: Path, file: str, old: str, new: str, expected: str
+) -> None:
+    shutil.copytree(t.MODULES, tmp_path / "modules")  # main.bicep's module outputs are read from there
+    original = (t.INFRA / file).read_text(encoding="utf-8")
+    assert old in original, f"{file} no longer contains {old!r}: update the mutation"
+    mutated = tmp_path / file
+    mutated.write_text(original.replace(old, new, 1), encoding="utf-8")
+
+    findings = [str(f).split(": ", 1)[1] for f in typecheck.check_file(mutated)]
+
+    assert findings == [expected]

@@ -436,7 +436,8 @@ def _accessible(nodes: list[dict[str, Any]], node: dict[str, Any]) -> dict[str, 
 
 
 def _kind_name(node: dict[str, Any]) -> str:
-    return {
+    kind: str = node["$type"]
+    names = {
         "StringType": "a string",
         "StringLiteralType": "a string",
         "IntegerType": "an int",
@@ -444,7 +445,8 @@ def _kind_name(node: dict[str, Any]) -> str:
         "ArrayType": "an array",
         "ObjectType": "an object",
         "DiscriminatedObjectType": "an object",
-    }.get(node["$type"], node["$type"])
+    }
+    return names.get(kind, kind)
 
 
 def _describe(value: Any) -> str:

@@ -20,6 +20,10 @@ host.start()  # settings are validated when the worker loads: a bad one fails he
     connection="THUMBNAILS_STORAGE",
     source=func.BlobSource.EVENT_GRID,
 )
-def thumbnail_drop(client: blob.BlobClient) -> None:
-    """Handle one dropped image; a transient failure raises so the host retries the blob."""
-    host.handle_blob(client)
+def thumbnail_drop(client: blob.BlobClient, context: func.Context) -> None:
+    """Handle one dropped image; a transient failure raises so the host retries the blob.
+
+    ``context`` is the invocation context (the worker passes it to a parameter of that name): its
+    invocation id tags every log record of this blob and goes into a dead-letter payload.
+    """
+    host.handle_blob(client, invocation_id=context.invocation_id)

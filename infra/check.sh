@@ -2,7 +2,10 @@
 # Checks infra/ without an Azure account or the Bicep CLI:
 #   1. checkov over every .bicep file: zero failed checks, zero files it could not parse
 #      (a file checkov cannot parse is silently left unchecked, so that counts as a failure too);
-#   2. pytest tests/infra: the parsed templates against the code's settings and the design.
+#   2. infra/typecheck.py: every resource body against Azure's own resource types (the types.json
+#      files the Bicep compiler uses, vendored in infra/bicep-types/): zero findings;
+#   3. pytest tests/infra: the parsed templates against the code's settings and the design, and
+#      mutated templates against the type checker (it must catch each mutation).
 # Tools live in .venv-infra at the repo root (requirements-infra.txt), apart from the app's .venv.
 # Idempotent: installs only when requirements-infra.txt changed; quiet when nothing is wrong.
 set -euo pipefail
@@ -60,6 +63,8 @@ if not summary["passed"]:
 if problems:
     sys.exit("infra/check.sh: " + "; ".join(problems))
 PY
+
+"$venv/bin/python" "$root/infra/typecheck.py"
 
 cd "$root"
 # --confcutdir: tests/conftest.py is the app's (Azurite, Pillow...); tests/infra needs none of it.

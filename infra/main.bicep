@@ -49,6 +49,25 @@ param maximumInstanceCount int = 1
 @description('Days a source stays in the processed container before lifecycle management deletes it.')
 param processedRetentionDays int = 30
 
+@description('Principal id of the operator who runs doctor, deadletter, status and poison sweep (azd fills it with the signed-in user, AZURE_PRINCIPAL_ID); empty: no operator grant.')
+param principalId string = ''
+
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+@description('What principalId is: User for a person (the azd default), ServicePrincipal for a CI identity.')
+param principalType string = 'User'
+
+@description('E-mail address the alerts go to (ALERT_EMAIL); empty: the action group has no receiver.')
+param alertEmail string = ''
+
+@minValue(1)
+@maxValue(100)
+@description('The 429 alert fires above this percentage of throttled outcomes in 15 minutes.')
+param throttleAlertPercent int = 10
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -104,6 +123,31 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    alertEmail: alertEmail
+    throttlePercent: throttleAlertPercent
+    actionGroupName: 'ag-thumbnails-${resourceToken}'
+    namePrefix: 'alert-thumbnails-${resourceToken}'
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    nameSeed: resourceToken
+  }
+}
+
 module keyVault 'modules/keyvault.bicep' = {
   name: 'keyvault'
   scope: rg
@@ -138,6 +182,8 @@ module roles 'modules/role-assignments.bicep' = {
     keyVaultName: keyVault.outputs.name
     keyVaultSecretName: keyVault.outputs.secretName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    operatorPrincipalId: principalId
+    operatorPrincipalType: principalType
   }
 }
 

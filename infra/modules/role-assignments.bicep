@@ -14,6 +14,17 @@ param keyVaultName string
 param keyVaultSecretName string
 param applicationInsightsName string
 
+@description('Principal id of the operator (a user, group or CI principal) who runs doctor, deadletter and poison sweep against the account; empty: no grant.')
+param operatorPrincipalId string = ''
+
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+@description('What operatorPrincipalId is.')
+param operatorPrincipalType string = 'User'
+
 // Built-in role definition ids (the same in every tenant).
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
@@ -128,5 +139,33 @@ resource eventGridDeadletterWriter 'Microsoft.Authorization/roleAssignments@2022
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
     principalId: eventGridPrincipalId
     principalType: 'ServicePrincipal'
+  }
+}
+
+// Storage Blob Data Contributor on the account, for the operator (optional, operatorPrincipalId).
+// Shared keys are off, so the operator commands reach the account with the operator's own Entra
+// token: `doctor` reads the containers, `deadletter list|show|redrive` reads the dead-letter
+// container and copies blobs back into thumbnails/, `status` reads all three.  The same grant
+// Microsoft's Event Grid blob quickstart gives the deploying user.  Contributor, not Owner: an
+// operator never needs to change ACLs or take over the host's bookkeeping.
+resource operatorBlobContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
+  name: guid(storage.id, operatorPrincipalId, storageBlobDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
+  }
+}
+
+// Storage Queue Data Contributor on the account, for the operator (optional): `poison sweep` reads
+// and deletes messages on the host's webjobs-blobtrigger-poison queue, and `doctor` peeks at it.
+resource operatorQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
+  name: guid(storage.id, operatorPrincipalId, storageQueueDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataContributor)
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
   }
 }

@@ -25,10 +25,12 @@ def deadletter_payload(
     image: dict[str, Any] | None = None,
     last_error: dict[str, Any] | None = None,
     client_id: str | None = None,
+    invocation_id: str | None = None,
 ) -> dict[str, Any]:
     """The JSON written beside a dead-lettered original.  Never holds a token or a secret.
 
-    ``client_id`` fills the hint's ``{client id}``, so the fix can be copied as it stands.
+    ``client_id`` fills the hint's ``{client id}``, so the fix can be copied as it stands;
+    ``invocation_id`` (the Functions invocation that dead-lettered it) finds its log records.
     """
     hint = error.hint if client_id is None else error.hint.replace("{client id}", client_id)
     payload: dict[str, Any] = {
@@ -46,6 +48,8 @@ def deadletter_payload(
         "attempts": attempts,
         "at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    if invocation_id is not None:
+        payload["invocationId"] = invocation_id
     if image:
         payload["image"] = image
     if error.details and error.details != image:

@@ -22,7 +22,7 @@ from azure.storage.blob import BlobClient, BlobLeaseClient, BlobProperties, Blob
 
 from shared.core.errors import ThumbnailError
 from shared.core.payload import deadletter_payload, encode, payload_name
-from shared.delivery.log import LOGGER_NAME
+from shared.delivery.log import LOGGER_NAME, current_invocation_id
 from shared.edges import storage
 from shared.edges.itwin import UploadReceipt
 from shared.imaging import Thumbnail
@@ -191,6 +191,7 @@ class Disposer:
                 image=image,
                 last_error=last_error,
                 client_id=self._settings.itwin.client_id,
+                invocation_id=current_invocation_id(),
             )
             payload_blob = self._blobs.get_blob_client(container, payload_name(source.blob_name))
             storage.storage_call(

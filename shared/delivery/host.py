@@ -7,8 +7,10 @@ from collections.abc import Mapping
 
 from azure.storage.blob import BlobClient
 
+from shared.core.errors import ThumbnailError
 from shared.core.outcome import Outcome
-from shared.delivery.log import log_outcome
+from shared.core.paths import parse_blob_path
+from shared.delivery.log import blob_context, log_outcome
 from shared.delivery.pipeline import Pipeline, build_pipeline
 from shared.settings import load_settings
 
@@ -40,9 +42,21 @@ def reset() -> None:
         _pipeline = None
 
 
-def handle_blob(client: BlobClient) -> Outcome:
-    outcome = start().process(client)
-    log_outcome(outcome)
+def imodel_of(container: str, blob_name: str) -> str | None:
+    """The iModel id a blob path names, or None (the pipeline dead-letters a bad path itself)."""
+    try:
+        return parse_blob_path(container, blob_name).imodel_id
+    except ThumbnailError:
+        return None
+
+
+def handle_blob(client: BlobClient, invocation_id: str | None = None) -> Outcome:
+    """Process one blob.  ``invocation_id`` (the Functions invocation context's) tags every log
+    record of this blob, with the blob and its iModel, and goes into a dead-letter payload."""
+    container, name = client.container_name, client.blob_name
+    with blob_context(invocation_id=invocation_id, blob=f"{container}/{name}", imodel_id=imodel_of(container, name)):
+        outcome = start().process(client)
+        log_outcome(outcome)
     if outcome.must_retry:
         raise RetryLaterError(outcome)
     return outcome

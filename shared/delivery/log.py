@@ -1,15 +1,31 @@
-"""Structured logging: one line per blob outcome, with fields Application Insights keeps as
-custom dimensions (the Functions Python worker forwards ``extra`` to the host)."""
+"""Structured logging: one line per blob outcome, and every record of a blob tagged with its
+invocation, with fields Application Insights keeps as custom dimensions (the Functions Python worker
+forwards ``extra``, i.e. the record's own attributes, to the host).
+
+The tagging is a logging context in the style of AWS Lambda Powertools' ``Logger.append_keys``: a
+:class:`contextvars.ContextVar` holds the keys of the blob being handled (set by
+:func:`blob_context` in :func:`shared.delivery.host.handle_blob`), and :class:`ContextFilter`, on
+the package's logger, copies them onto every record logged while that blob is handled, so an
+intermediate warning carries ``td_invocation_id``, ``td_blob`` and ``td_imodel_id`` just as the final
+outcome line does.  A context variable (not a global) keeps concurrent invocations on the worker's
+threads apart.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from types import MappingProxyType
 from typing import Any
 
 from shared.core.outcome import Outcome, Status
 
 LOGGER_NAME = "thumbnail_drop"
 logger = logging.getLogger(LOGGER_NAME)
+
+PREFIX = "td_"
 
 _LEVEL = {
     Status.UPLOADED: logging.INFO,
@@ -19,10 +35,55 @@ _LEVEL = {
     Status.DEADLETTERED: logging.ERROR,
 }
 
+_NO_KEYS: Mapping[str, Any] = MappingProxyType({})
+_keys: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("thumbnail_drop_log_keys", default=_NO_KEYS)
+
+
+def current_keys() -> Mapping[str, Any]:
+    """The ``td_*`` keys every record logged now carries (empty outside a blob)."""
+    return _keys.get()
+
+
+def current_invocation_id() -> str | None:
+    value = _keys.get().get(f"{PREFIX}invocation_id")
+    return value if isinstance(value, str) else None
+
+
+@contextmanager
+def blob_context(**keys: Any) -> Iterator[Mapping[str, Any]]:
+    """Tag every record logged inside the block with ``td_<key>`` (None values are left out);
+    nested blocks add to the outer keys, and leaving a block restores them."""
+    merged = {**_keys.get(), **{f"{PREFIX}{key}": value for key, value in keys.items() if value is not None}}
+    token = _keys.set(merged)
+    try:
+        yield merged
+    finally:
+        _keys.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    """Copies the current context's keys onto each record; a key the call passed in ``extra`` wins."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _keys.get().items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
+
+
+def install(log: logging.Logger = logger) -> None:
+    """Put the filter on ``log`` once (a logger's filters see only records logged on it directly,
+    and the whole package logs on this one logger)."""
+    if not any(isinstance(f, ContextFilter) for f in log.filters):
+        log.addFilter(ContextFilter())
+
+
+install()
+
 
 def outcome_dimensions(outcome: Outcome) -> dict[str, Any]:
     """Flat, prefixed names: ``extra`` keys must not collide with LogRecord's own attributes."""
-    return {f"td_{key}": value for key, value in outcome.log_fields().items()}
+    return {f"{PREFIX}{key}": value for key, value in outcome.log_fields().items()}
 
 
 def log_outcome(outcome: Outcome, log: logging.Logger = logger) -> None:

@@ -2,6 +2,11 @@
 
 Every command reads the same settings as the function (environment variables, plus the
 ``Values`` of a Functions ``local.settings.json`` given with ``--settings``; the environment wins).
+``--json`` (drain, deadletter list|show, doctor, status) prints one JSON document instead of text.
+
+Exit codes: 0 done / all well; 1 something failed or needs a person (a transient failure left for
+another drain, a failed check, a dead-lettered blob); 2 usage or settings error; 3 (status,
+deadletter show) no such blob.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from shared.imaging import Thumbnail, describe
 from shared.ops.deadletters import DeadLetters
 from shared.ops.doctor import run_checks
 from shared.ops.drain import drain, watch
-from shared.ops.output import print_outcome
+from shared.ops.output import outcome_json, print_json, print_outcome
 from shared.ops.poison import poison_queue, sweep
+from shared.ops.status import DEADLETTERED, StatusReader
 from shared.sandbox import image_stage
 from shared.settings import (
     SettingsError,
@@ -36,7 +42,7 @@ from shared.settings import (
     load_settings,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND = 0, 1, 2, 3
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -69,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub = commands.add_parser("drain", help="process every blob in the incoming container once")
     sub.add_argument("--workers", type=int, default=4, help="blobs handled at once (default 4)")
+    _json(sub)
     sub.set_defaults(command=_drain)
 
     sub = commands.add_parser("watch", help="keep draining as blobs arrive (a local stand-in for the host)")
@@ -91,9 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = deadletter.add_parser("list", help="a table of dead-lettered blobs")
     _filters(sub)
+    _json(sub)
     sub.set_defaults(command=_deadletter_list)
     sub = deadletter.add_parser("show", help="print one payload")
     sub.add_argument("blob", help="the blob, e.g. {imodelId}/render.png")
+    _json(sub)
     sub.set_defaults(command=_deadletter_show)
     sub = deadletter.add_parser("redrive", help="move originals back to the incoming container")
     _filters(sub)
@@ -109,12 +118,24 @@ def _parser() -> argparse.ArgumentParser:
 
     sub = commands.add_parser("doctor", help="check settings, token, containers and (with --imodel) access")
     sub.add_argument("--imodel", help="also check that the service client can see this iModel")
+    _json(sub)
     sub.set_defaults(command=_doctor)
+
+    sub = commands.add_parser("status", help="where is this render now, and why (or every render of an iModel)")
+    target = sub.add_mutually_exclusive_group(required=True)
+    target.add_argument("blob", nargs="?", help="the blob, e.g. {imodelId}/render.png")
+    target.add_argument("--imodel", help="every blob of this iModel id")
+    _json(sub)
+    sub.set_defaults(command=_status)
 
     sub = commands.add_parser("demo", help="moved to the dev kit: run `make run` (or python -m devkit.demo)")
     sub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     sub.set_defaults(command=_demo)
     return parser
+
+
+def _json(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--json", action="store_true", help="print one JSON document instead of text")
 
 
 def _filters(sub: argparse.ArgumentParser) -> None:
@@ -128,8 +149,18 @@ def _filters(sub: argparse.ArgumentParser) -> None:
 def _drain(args: argparse.Namespace, env: dict[str, str]) -> int:
 
     pipeline = build_pipeline(load_settings(env))
-    report = drain(pipeline, workers=args.workers, on_outcome=print_outcome)
-    print(report.summary())
+    report = drain(pipeline, workers=args.workers, on_outcome=None if args.json else print_outcome)
+    if args.json:
+        print_json(
+            {
+                "ok": report.ok,
+                "seconds": round(report.seconds, 3),
+                "counts": dict(report.counts),
+                "outcomes": [outcome_json(outcome) for outcome in report.outcomes],
+            }
+        )
+    else:
+        print(report.summary())
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
@@ -200,6 +231,9 @@ def _dead_letters(env: dict[str, str]) -> DeadLetters:
 
 def _deadletter_list(args: argparse.Namespace, env: dict[str, str]) -> int:
     entries = _dead_letters(env).list(imodel_id=args.imodel, code=args.code)
+    if args.json:
+        print_json([{"deadletter": entry.blob, "payload": entry.payload} for entry in entries])
+        return EXIT_OK
     rows = [("BLOB", "CODE", "STATUS", "TIME", "ATTEMPTS"), *(entry.row() for entry in entries)]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
@@ -212,8 +246,11 @@ def _deadletter_show(args: argparse.Namespace, env: dict[str, str]) -> int:
     entry = _dead_letters(env).show(args.blob)
     if entry is None:
         print(f"error: no dead-letter payload for {args.blob}", file=sys.stderr)
-        return EXIT_FAILED
-    print(json.dumps(entry.payload, indent=2))
+        return EXIT_NOT_FOUND
+    if args.json:
+        print_json({"deadletter": entry.blob, "payload": entry.payload})
+    else:
+        print(json.dumps(entry.payload, indent=2))
     return EXIT_OK
 
 
@@ -251,10 +288,39 @@ def _poison_sweep(args: argparse.Namespace, env: dict[str, str]) -> int:
 def _doctor(args: argparse.Namespace, env: dict[str, str]) -> int:
 
     ok = True
+    checks = []
     for check in run_checks(env, args.imodel):
-        print(check.line(), flush=True)
+        if args.json:
+            checks.append({"name": check.name, "ok": check.ok, "detail": check.detail, "fix": check.fix or None})
+        else:
+            print(check.line(), flush=True)
         ok = ok and check.ok
+    if args.json:
+        print_json({"ok": ok, "checks": checks})
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _status(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """0: found, nothing dead-lettered; 1: something is dead-lettered; 3: nowhere to be found."""
+    settings = load_settings(env)
+    reader = StatusReader(blob_service(settings.storage), settings)
+    if args.imodel is not None:
+        imodel_id = canonical_guid(args.imodel)
+        if imodel_id is None:
+            print(f"error: {args.imodel!r} is not an iModel id (a GUID)", file=sys.stderr)
+            return EXIT_USAGE
+        found = reader.of_imodel(imodel_id)
+    else:
+        found = reader.of_blob(args.blob)
+    if args.json:
+        print_json([status.as_json() for status in found])
+    else:
+        for status in found:
+            print(status.line())
+    if not found:
+        print(f"error: {args.blob or args.imodel} is in none of the containers", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    return EXIT_FAILED if any(status.state == DEADLETTERED for status in found) else EXIT_OK
 
 
 def _demo(args: argparse.Namespace, env: dict[str, str]) -> int:

@@ -53,10 +53,24 @@ def main() -> dict[str, Any]:
 def resources(doc: dict[str, Any], type_: str, *, existing: bool = False) -> dict[str, dict[str, Any]]:
     """Resources of one type (declared ones, or ``existing`` references), by symbolic name."""
     return {
-        name: res["config"]
+        name: body(res)
         for name, res in doc.get("resources", {}).items()
         if res["type"] == type_ and bool(res.get("existing")) == existing
     }
+
+
+def body(resource: dict[str, Any]) -> dict[str, Any]:
+    """A resource's body: ``= if (cond) {...}`` puts it one level down, beside the condition."""
+    config: dict[str, Any] = resource["config"]
+    if "condition" in config and "config" in config:
+        inner: dict[str, Any] = config["config"]
+        return inner
+    return config
+
+
+def condition(resource: dict[str, Any]) -> Any:
+    """The ``if (...)`` of a conditional resource, or None."""
+    return resource["config"].get("condition") if "config" in resource["config"] else None
 
 
 def only_resource(doc: dict[str, Any], type_: str) -> dict[str, Any]:
@@ -158,3 +172,18 @@ def host_json() -> dict[str, Any]:
     data = json.loads(HOST_JSON.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data
+
+
+@functools.cache
+def typecheck() -> Any:
+    """``infra/typecheck.py`` as a module (infra/ is not a package: the script runs on its own too)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("infra_typecheck", INFRA / "typecheck.py")
+    assert spec is not None
+    assert spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = loaded  # dataclasses look their module up by name
+    spec.loader.exec_module(loaded)
+    return loaded

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.infra import templates as t
@@ -21,7 +22,11 @@ EXPECTED = {
     (KEY_VAULT_SECRETS_USER, "appPrincipalId", "secret"),
     (MONITORING_METRICS_PUBLISHER, "appPrincipalId", "appInsights"),
     (STORAGE_BLOB_DATA_CONTRIBUTOR, "eventGridPrincipalId", "eventGridDeadletter"),
+    # the optional operator (main.bicep principalId, from azd's AZURE_PRINCIPAL_ID)
+    (STORAGE_BLOB_DATA_CONTRIBUTOR, "operatorPrincipalId", "storage"),
+    (STORAGE_QUEUE_DATA_CONTRIBUTOR, "operatorPrincipalId", "storage"),
 }
+OPERATOR = "operatorPrincipalId"
 
 ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
 
@@ -69,7 +74,30 @@ def test_every_assignment_has_a_deterministic_guid_name_and_a_service_principal(
         assert t.function_types(assignment["name"]) == {"guid"}, symbol
         leaves = set(t.leaves(assignment["name"]))
         assert assignment["properties"]["principalId"] in leaves, f"{symbol}: name must include the principal"
-        assert assignment["properties"]["principalType"] == "ServicePrincipal", symbol
+        if assignment["properties"]["principalId"] == OPERATOR:
+            assert assignment["properties"]["principalType"] == "operatorPrincipalType", symbol
+        else:
+            assert assignment["properties"]["principalType"] == "ServicePrincipal", symbol
+
+
+def test_the_operator_grants_exist_only_when_a_principal_is_given() -> None:
+    doc = t.module("role-assignments")
+    assert t.param_default(doc, OPERATOR) == ""
+    operator = {name for name, a in assignments().items() if a["properties"]["principalId"] == OPERATOR}
+    assert len(operator) == 2
+    for name, resource in doc["resources"].items():
+        guarded = OPERATOR in set(t.leaves(t.condition(resource)))
+        assert guarded == (name in operator), f"{name}: only the operator grants are conditional"
+        if guarded:
+            assert t.function_types(t.condition(resource)) == {"empty"}
+
+
+def test_main_passes_azds_principal_to_the_operator_grants() -> None:
+    params = t.module_call("role-assignments")["config"]["params"]
+    assert params[OPERATOR] == "principalId"
+    assert t.param_default(t.main(), "principalId") == ""
+    parameters = json.loads((t.INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert parameters["principalId"] == {"value": "${AZURE_PRINCIPAL_ID}"}
 
 
 def test_every_assignment_is_justified_by_a_comment() -> None:

@@ -23,6 +23,8 @@ EXPECTED_FILES = {
     "modules/role-assignments.bicep",
     "modules/function-app.bicep",
     "modules/eventgrid-subscription.bicep",
+    "modules/alerts.bicep",
+    "modules/workbook.bicep",
 }
 
 

@@ -1,0 +1,192 @@
+"""``status BLOB | --imodel ID``: where is this render now, and why.
+
+A blob's whereabouts are read from the three containers the pipeline moves it between, nothing else:
+
+* **incoming** -- waiting or being retried; the pipeline counts delivery attempts in the blob's
+  metadata (``thumbnaildrop_attempts``);
+* **deadlettered** -- the ``.error.json`` payload beside the original says the code, the hint, the
+  attempts and the invocation;
+* **processed** -- uploaded: the archive's metadata has the time and the API's correlation id;
+  **superseded** when its metadata says a newer source was uploaded instead (``superseded_by``, the
+  newer source's creation time); which blob that is comes from the iModel's newest-upload marker.
+
+A name can be in more than one place (dropped again after it was processed): every place is listed,
+the incoming one first, since that is where it is now.  Which blob superseded another is read in one
+place, :meth:`StatusReader.superseded_by`: today from the newest-upload marker
+(``{processed}/_latest/{imodelId}``); a per-iModel delivery record replaces only that method.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobProperties, BlobServiceClient, ContainerClient
+
+from shared.core.payload import PAYLOAD_SUFFIX, payload_name
+from shared.delivery.pipeline import ATTEMPTS_METADATA
+from shared.edges import storage
+from shared.settings import Settings
+
+INCOMING, PROCESSED, SUPERSEDED, DEADLETTERED = "incoming", "processed", "superseded", "deadlettered"
+# Bookkeeping the pipeline and the CLI keep beside the blobs; never a render of its own.
+_BOOKKEEPING = ("_latest/", "_redriven/", "_doctor/")
+# The pipeline's newest-upload marker per iModel, in the processed container (shared/delivery/dispose.py).
+_LATEST_PREFIX = "_latest/"
+
+
+@dataclass(frozen=True)
+class BlobStatus:
+    blob: str  # {imodelId}/{name}, the same in every container
+    state: str  # incoming | processed | superseded | deadlettered
+    container: str
+    imodel_id: str | None = None
+    attempts: int | None = None
+    at: str | None = None  # last change: uploaded / archived / dead-lettered / last written
+    correlation_id: str | None = None
+    superseded_by: str | None = None  # the blob uploaded for the iModel instead (the newest now)
+    newer_created: str | None = None  # creation time of the newer source that superseded this one
+    code: str | None = None
+    hint: str | None = None
+    message: str | None = None
+    invocation_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def line(self) -> str:
+        where = f"{self.container}/{self.blob}"
+        if self.state == INCOMING:
+            tried = f"{self.attempts} attempt(s) so far" if self.attempts else "not tried yet"
+            return f"{INCOMING:<13} {where}: waiting in the incoming container, {tried}"
+        if self.state == DEADLETTERED:
+            text = f"{DEADLETTERED:<13} {where}: {self.code} after {self.attempts} attempt(s) at {self.at}"
+            return text + (f"\n              hint: {self.hint}" if self.hint else "")
+        if self.state == SUPERSEDED:
+            newer = self.superseded_by or f"a source created {self.newer_created}"
+            return f"{SUPERSEDED:<13} {where}: not uploaded, {newer} was newer (archived {self.at})"
+        return f"{PROCESSED:<13} {where}: uploaded at {self.at}, correlation {self.correlation_id or '-'}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value not in (None, {})}
+
+
+class StatusReader:
+    def __init__(self, blobs: BlobServiceClient, settings: Settings) -> None:
+        self._incoming = blobs.get_container_client(settings.incoming_container)
+        self._processed = blobs.get_container_client(settings.processed_container)
+        self._deadletter = blobs.get_container_client(settings.deadletter_container)
+
+    def name_of(self, blob: str) -> str:
+        """Accept ``{imodelId}/{name}`` or any of the three containers' ``container/...`` forms."""
+        for container in (self._incoming, self._processed, self._deadletter):
+            prefix = container.container_name + "/"
+            if blob.startswith(prefix):
+                blob = blob[len(prefix) :]
+                break
+        return blob[: -len(PAYLOAD_SUFFIX)] if blob.endswith(PAYLOAD_SUFFIX) else blob
+
+    def of_blob(self, blob: str) -> list[BlobStatus]:
+        """Every place this blob is, the incoming one first; empty when it is nowhere."""
+        name = self.name_of(blob)
+        found = [
+            self._incoming_status(name, storage.properties_or_none(self._incoming.get_blob_client(name))),
+            self._deadletter_status(name),
+            self._processed_status(name, storage.properties_or_none(self._processed.get_blob_client(name))),
+        ]
+        return [status for status in found if status is not None]
+
+    def of_imodel(self, imodel_id: str) -> list[BlobStatus]:
+        """Every blob of one iModel, by name, each in every place it is."""
+        prefix = f"{imodel_id.lower()}/"
+        names = sorted(
+            {n for n in _names(self._incoming, prefix)}
+            | {n[: -len(PAYLOAD_SUFFIX)] for n in _names(self._deadletter, prefix) if n.endswith(PAYLOAD_SUFFIX)}
+            | {n for n in _names(self._processed, prefix)}
+        )
+        return [status for name in names for status in self.of_blob(name)]
+
+    def superseded_by(self, imodel_id: str | None) -> str | None:
+        """The blob uploaded for this iModel now, which superseded an older one (None if unknown)."""
+        if imodel_id is None:
+            return None
+        marker = storage.properties_or_none(self._processed.get_blob_client(_LATEST_PREFIX + imodel_id))
+        return ((marker.metadata or {}).get("blob") or None) if marker is not None else None
+
+    def _incoming_status(self, name: str, props: BlobProperties | None) -> BlobStatus | None:
+        if props is None:
+            return None
+        metadata = props.metadata or {}
+        return BlobStatus(
+            blob=name,
+            state=INCOMING,
+            container=self._incoming.container_name,
+            imodel_id=_imodel(name),
+            attempts=_int(metadata.get(ATTEMPTS_METADATA)) or 0,
+            at=_time(props),
+        )
+
+    def _processed_status(self, name: str, props: BlobProperties | None) -> BlobStatus | None:
+        if props is None:
+            return None
+        metadata = props.metadata or {}
+        newer_created = metadata.get("superseded_by") or None
+        return BlobStatus(
+            blob=name,
+            state=SUPERSEDED if newer_created else PROCESSED,
+            container=self._processed.container_name,
+            imodel_id=_imodel(name),
+            at=metadata.get("archived_at") or _time(props),
+            correlation_id=metadata.get("correlation_id") or None,
+            superseded_by=self.superseded_by(_imodel(name)) if newer_created else None,
+            newer_created=newer_created,
+        )
+
+    def _deadletter_status(self, name: str) -> BlobStatus | None:
+        client = self._deadletter.get_blob_client(payload_name(name))
+        try:
+            data = storage.storage_call(f"read {payload_name(name)}", lambda: client.download_blob().readall())
+        except ResourceNotFoundError:
+            return None
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            payload = {"code": "?", "message": "unreadable payload"}
+        payload = payload if isinstance(payload, dict) else {}
+        api = payload.get("api") if isinstance(payload.get("api"), dict) else {}
+        return BlobStatus(
+            blob=name,
+            state=DEADLETTERED,
+            container=self._deadletter.container_name,
+            imodel_id=payload.get("imodelId") or _imodel(name),
+            attempts=_int(payload.get("attempts")),
+            at=payload.get("at"),
+            correlation_id=(api or {}).get("correlationId"),
+            code=payload.get("code"),
+            hint=payload.get("hint"),
+            message=payload.get("message"),
+            invocation_id=payload.get("invocationId"),
+        )
+
+
+def _names(container: ContainerClient, prefix: str) -> Iterator[str]:
+    for item in container.list_blobs(name_starts_with=prefix):
+        if not item.name.startswith(_BOOKKEEPING):
+            yield item.name
+
+
+def _imodel(name: str) -> str | None:
+    return name.split("/", 1)[0] if "/" in name else None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _time(props: BlobProperties) -> str | None:
+    moment = props.last_modified
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else None

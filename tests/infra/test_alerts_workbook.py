@@ -1,0 +1,108 @@
+"""Alerts and the workbook: wired to the Application Insights component, an action group with an
+optional e-mail, and queries that only use custom dimensions the app really logs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import subprocess
+import sys
+
+from shared.core.errors import CODES
+from shared.core.outcome import Outcome
+from tests.infra import templates as t
+
+RULE = "Microsoft.Insights/scheduledQueryRules"
+QUERIES = t.INFRA / "queries"
+# What shared/delivery/log.py puts on records: the Outcome's fields, plus the blob context's keys.
+LOGGED = {f"td_{f.name}" for f in dataclasses.fields(Outcome)} | {"td_invocation_id", "td_blob", "td_imodel_id"}
+
+
+def rules() -> dict[str, dict]:
+    return t.resources(t.module("alerts"), RULE)
+
+
+def test_three_rules_on_the_app_insights_component_every_5_minutes_over_15() -> None:
+    assert set(rules()) == {"deadletters", "retriesExhausted", "throttling"}
+    for name, rule in rules().items():
+        props = rule["properties"]
+        assert rule["kind"] == "LogAlert", name
+        assert props["scopes"] == ["applicationInsightsId"], name
+        assert (props["evaluationFrequency"], props["windowSize"]) == ("PT5M", "PT15M"), name
+        assert props["actions"]["actionGroups"], name
+        (criterion,) = props["criteria"]["allOf"]
+        assert (criterion["operator"], criterion["threshold"]) == ("GreaterThan", 0), name
+    call = t.module_call("alerts")["config"]["params"]
+    assert "monitoring" in set(t.leaves(call["applicationInsightsId"]))
+
+
+def test_the_dead_letter_alert_splits_by_code_so_the_codes_are_in_the_alert() -> None:
+    (criterion,) = rules()["deadletters"]["properties"]["criteria"]["allOf"]
+    assert criterion["dimensions"] == [{"name": "code", "operator": "Include", "values": ["*"]}]
+    assert criterion["metricMeasureColumn"] == "deadletters"
+    assert "by code = tostring(customDimensions.td_code)" in (QUERIES / "deadletters.kql").read_text()
+
+
+def test_the_action_group_e_mails_only_when_an_address_is_given() -> None:
+    doc = t.module("alerts")
+    group = t.only_resource(doc, "Microsoft.Insights/actionGroups")
+    assert t.param_default(doc, "alertEmail") == ""
+    receivers = group["properties"]["emailReceivers"]
+    assert t.function_types(receivers) >= {"empty"}
+    assert t.variable(doc, "emailReceiver")[0]["emailAddress"] == "alertEmail"
+    assert len(group["properties"]["groupShortName"]) <= 12  # Azure's limit
+    parameters = json.loads((t.INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert parameters["alertEmail"] == {"value": "${ALERT_EMAIL}"}
+
+
+def test_queries_use_only_dimensions_the_app_logs() -> None:
+    texts = [p.read_text(encoding="utf-8") for p in QUERIES.glob("*.kql")]
+    texts += [item["content"]["query"] for item in workbook()["items"] if item["type"] == 3]
+    used = {name for text in texts for name in re.findall(r"customDimensions\.(td_\w+)", text)}
+    assert used, "no td_* dimension found: has the query syntax changed?"
+    assert used <= LOGGED, f"not logged by the app: {sorted(used - LOGGED)}"
+
+
+def workbook() -> dict:
+    data: dict = json.loads((QUERIES / "workbook.json").read_text(encoding="utf-8"))
+    return data
+
+
+def test_the_workbook_json_is_what_infra_workbook_py_generates() -> None:
+    result = subprocess.run(
+        [sys.executable, str(t.INFRA / "workbook.py"), "--check"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_workbook_has_the_panels_over_the_last_day() -> None:
+    panels = {item["name"]: item["content"] for item in workbook()["items"] if item["type"] == 3}
+    assert set(panels) == {
+        "uploads-and-deadletters",
+        "stage-times",
+        "throttling-and-retries",
+        "top-imodels-by-failure",
+        "latest-deadletters",
+    }
+    for name, content in panels.items():
+        assert content["timeContext"] == {"durationMs": 86_400_000}, name
+        assert content["resourceType"] == "microsoft.insights/components", name
+    assert "percentile(seconds, 50)" in panels["stage-times"]["query"]
+    assert "percentile(seconds, 95)" in panels["stage-times"]["query"]
+    assert "bin(timestamp, 1h)" in panels["uploads-and-deadletters"]["query"]
+
+
+def test_the_latest_dead_letters_panel_knows_every_codes_hint() -> None:
+    query = next(i["content"]["query"] for i in workbook()["items"] if i["name"] == "latest-deadletters")
+    for code, info in CODES.items():
+        assert f"{json.dumps(code.value)}, {json.dumps(info.hint)}" in query, code
+
+
+def test_the_workbook_is_deployed_on_the_component_with_a_stable_guid_name() -> None:
+    doc = t.module("workbook")
+    book = t.only_resource(doc, "Microsoft.Insights/workbooks")
+    assert t.function_types(book["name"]) == {"guid"}
+    assert book["properties"]["sourceId"] == "applicationInsightsId"
+    assert book["properties"]["category"] == "workbook"
+    assert t.function_types(book["properties"]["serializedData"]) == {"load_text_content"}

@@ -1,0 +1,144 @@
+"""The HDR render path (OpenEXR, 32-bit float TIFF): shrink in linear light, then tone-map small.
+
+Resampling has to happen on the linear values: averaging after tone mapping darkens every bright
+edge (a lamp filament next to a dark wall), and tone-mapping the full 8K frame would cost a pass of
+float maths over 33 M pixels where 400 K suffice.  Each plane is reduced by the same integer box
+factor as the 8-bit path (``geometry.reduce_factor``), converted to float32 one strip at a time
+(a float16 EXR channel is never copied whole), then resampled with LANCZOS to the exact fit; only
+that small image is tone-mapped (``shared.imaging.tonemap``), with the exposure chosen from it.
+
+numpy and the OpenEXR bindings are imported here and in ``decoders.exr`` only, i.e. only when an
+HDR image is decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PIL import Image, ImageFile
+
+from shared.core.errors import ErrorCode
+from shared.imaging.decoders.exr import ExrImageFile
+from shared.imaging.failures import image_error
+from shared.imaging.geometry import Size, fit_within, reduce_factor, scaled_size, stored_box
+from shared.imaging.models import ImageInfo
+from shared.imaging.orientation import apply_orientation
+from shared.imaging.resize import downscale, strip_rows
+
+#: Float arrays alive at once while tone-mapping the small image (planes, straight colour,
+#: luminance, logs, curve temporaries), each 4 bytes a pixel of the fitted size.
+#: The estimate counts them at the reduced size (up to 4x the fitted pixels), so 8 suffice.
+TONEMAP_ARRAYS = 8
+
+#: The OpenEXR library's own buffers: a compressed and an uncompressed chunk per decoding thread.
+EXR_LIBRARY_BYTES = 32 * 1024 * 1024
+
+#: What the OpenEXR bindings raise for a damaged or truncated file.
+EXR_ERRORS = (RuntimeError, ValueError, OSError, TypeError, KeyError, EOFError, IndexError)
+
+
+def render_hdr(
+    image: ImageFile.ImageFile,
+    info: ImageInfo,
+    box: Size,
+    fixed_stops: float | None,
+    decode: Callable[[ImageFile.ImageFile, ImageInfo], None],
+) -> tuple[Image.Image, list[str]]:
+    """The 8-bit picture for an HDR image, fitted into ``box`` and oriented; and the steps taken.
+
+    ``decode`` loads a Pillow-decoded image (float TIFF) with the 8-bit path's error mapping.
+    """
+    from shared.imaging.tonemap import tone_map  # noqa: PLC0415 - numpy only for HDR images
+
+    fit = fit_within((info.width, info.height), stored_box(box, info.orientation))
+    steps: list[str] = []
+    if isinstance(image, ExrImageFile):
+        planes = [_shrink(plane, fit) for plane in _exr_planes(image, info)]
+        has_alpha = image.mode.endswith("A")
+    else:
+        decode(image, info)
+        small, _factor = downscale(image, fit, None)
+        planes = [small]
+        has_alpha = False
+    factor = reduce_factor((info.width, info.height), fit)
+    if factor > 1:
+        steps.append(f"reduce 1/{factor} (linear)")
+    mapped = tone_map([_array(plane) for plane in planes], has_alpha, fixed_stops)
+    how = "auto" if mapped.automatic else "HDR_EXPOSURE_STOPS"
+    steps.append(f"tone-map ACES filmic, exposure {round(mapped.stops, 2) + 0.0:+.2f} stops ({how}), sRGB")
+    picture = _merge(mapped.planes)
+    if info.orientation != 1:
+        steps.append(f"orientation {info.orientation}")
+    return apply_orientation(picture, info.orientation), steps
+
+
+def estimate_hdr_bytes(info: ImageInfo, fixed_overhead: int) -> int:
+    """Peak memory of ``render_hdr`` beyond the input bytes (see ``admission``), for the box
+    reduction ``probe`` planned (``info.reduce_factor``).
+
+    = the decoded channels as stored (an EXR's every channel, ``sample_bytes`` a pixel; a float
+      TIFF's ``F`` frame, 4 bytes a pixel)
+    + per beauty plane, the reduced float32 plane; or, when nothing is reduced, three float32
+      copies of it (converted, reduced canvas, resampled)
+    + three float32 strips, the tone-mapping arrays (counted at the reduced size, which is no
+      smaller than the fitted one), the library's buffers and ``fixed_overhead``.
+    """
+    pixels = info.width * info.height
+    decoded = pixels * (info.sample_bytes or 4)
+    planes = {"L": 1, "LA": 2, "RGB": 3}.get(info.mode, 4)
+    factor = info.reduce_factor
+    reduced_w, reduced_h = scaled_size((info.width, info.height), factor)
+    if factor > 1:
+        working = planes * reduced_w * reduced_h * 4 + 3 * strip_rows(info.width, factor) * info.width * 4
+    else:
+        working = 3 * planes * pixels * 4
+    tonemap = TONEMAP_ARRAYS * reduced_w * reduced_h * 4
+    library = EXR_LIBRARY_BYTES if info.format == "OPENEXR" else 0
+    return decoded + working + tonemap + library + fixed_overhead
+
+
+def _exr_planes(image: ExrImageFile, info: ImageInfo) -> list[Any]:
+    try:
+        return image.linear_planes()
+    except EXR_ERRORS as exc:
+        raise image_error(ErrorCode.CORRUPT_IMAGE, f"the OpenEXR data could not be decoded: {exc}", info) from exc
+    except SyntaxError as exc:
+        raise image_error(ErrorCode.CORRUPT_IMAGE, f"the OpenEXR data is inconsistent: {exc}", info) from exc
+
+
+def _shrink(plane: Any, fit: Size) -> Image.Image:
+    """One channel (2-D numpy array, any float or uint dtype) as an ``F`` image of exactly ``fit``.
+
+    Box-reduced strip by strip (each strip converted to float32 on its own), then LANCZOS.
+    """
+    import numpy as np  # noqa: PLC0415
+
+    height, width = plane.shape
+    factor = reduce_factor((width, height), fit)
+    rows = strip_rows(width, factor) if factor > 1 else height
+    reduced = Image.new("F", scaled_size((width, height), factor))
+    for top in range(0, height, rows):
+        strip = np.ascontiguousarray(plane[top : top + rows], dtype=np.float32)
+        np.nan_to_num(strip, copy=False, nan=0.0, posinf=65504.0, neginf=-65504.0)
+        frame = Image.frombuffer("F", (width, strip.shape[0]), strip.data, "raw", "F", 0, 1)
+        reduced.paste(frame.reduce(factor) if factor > 1 else frame, (0, top // factor))
+    if reduced.size == fit:
+        return reduced
+    region = (0.0, 0.0, width / factor, height / factor)
+    return reduced.resize(fit, Image.Resampling.LANCZOS, box=region)
+
+
+def _array(plane: Image.Image) -> Any:
+    import numpy as np  # noqa: PLC0415
+
+    return np.asarray(plane, dtype=np.float32)
+
+
+def _merge(planes: list[Any]) -> Image.Image:
+    """8-bit planes (grey or RGB, then alpha) as one Pillow image."""
+    import numpy as np  # noqa: PLC0415
+
+    if len(planes) == 1:
+        return Image.fromarray(planes[0])
+    return Image.fromarray(np.ascontiguousarray(np.stack(planes, axis=-1)))  # LA, RGB or RGBA

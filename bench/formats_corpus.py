@@ -15,9 +15,7 @@ from PIL import Image
 from bench.corpus import K8, render_scene
 
 
-def exr_bytes(
-    channels: dict[str, Any], *, compression: str = "ZIP", tiled: bool = False, tile: int = 64
-) -> bytes:
+def exr_bytes(channels: dict[str, Any], *, compression: str = "ZIP", tiled: bool = False, tile: int = 64) -> bytes:
     """An OpenEXR file of ``channels`` (name -> 2-D float16/float32 array), written by the official
     bindings; ``compression`` names an ``OpenEXR.*_COMPRESSION`` constant without the suffix."""
     import OpenEXR

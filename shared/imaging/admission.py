@@ -66,7 +66,7 @@ def estimate_decode_bytes(info: ImageInfo) -> int:
     is the full-size, worst-case figure.  The benchmark prints it next to the measured peak.
     """
     if info.hdr:  # EXR and float TIFF take the linear-light path
-        from shared.imaging.hdr import estimate_hdr_bytes  # noqa: PLC0415
+        from shared.imaging.hdr import estimate_hdr_bytes
 
         return estimate_hdr_bytes(info, FIXED_OVERHEAD_BYTES)
     width, height = scaled_size((info.width, info.height), info.decode_scale)

@@ -49,7 +49,7 @@ def render_hdr(
 
     ``decode`` loads a Pillow-decoded image (float TIFF) with the 8-bit path's error mapping.
     """
-    from shared.imaging.tonemap import tone_map  # noqa: PLC0415 - numpy only for HDR images
+    from shared.imaging.tonemap import tone_map
 
     fit = fit_within((info.width, info.height), stored_box(box, info.orientation))
     steps: list[str] = []
@@ -112,7 +112,7 @@ def _shrink(plane: Any, fit: Size) -> Image.Image:
 
     Box-reduced strip by strip (each strip converted to float32 on its own), then LANCZOS.
     """
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     height, width = plane.shape
     factor = reduce_factor((width, height), fit)
@@ -121,7 +121,7 @@ def _shrink(plane: Any, fit: Size) -> Image.Image:
     for top in range(0, height, rows):
         strip = np.ascontiguousarray(plane[top : top + rows], dtype=np.float32)
         np.nan_to_num(strip, copy=False, nan=0.0, posinf=65504.0, neginf=-65504.0)
-        frame = Image.frombuffer("F", (width, strip.shape[0]), strip.data, "raw", "F", 0, 1)
+        frame = Image.frombuffer("F", (width, strip.shape[0]), strip, "raw", "F", 0, 1)
         reduced.paste(frame.reduce(factor) if factor > 1 else frame, (0, top // factor))
     if reduced.size == fit:
         return reduced
@@ -130,14 +130,14 @@ def _shrink(plane: Any, fit: Size) -> Image.Image:
 
 
 def _array(plane: Image.Image) -> Any:
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     return np.asarray(plane, dtype=np.float32)
 
 
 def _merge(planes: list[Any]) -> Image.Image:
     """8-bit planes (grey or RGB, then alpha) as one Pillow image."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     if len(planes) == 1:
         return Image.fromarray(planes[0])

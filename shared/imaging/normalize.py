@@ -106,7 +106,7 @@ def _render_hdr(
     image: ImageFile.ImageFile, info: ImageInfo, limits: ImageLimits
 ) -> tuple[Image.Image, ImageInfo, list[str]]:
     """EXR and float TIFF: shrunk in linear light, then tone-mapped (see ``shared.imaging.hdr``)."""
-    from shared.imaging.hdr import render_hdr  # noqa: PLC0415 - numpy only for HDR images
+    from shared.imaging.hdr import render_hdr
 
     box = (limits.max_width, limits.max_height)
     picture, steps = render_hdr(image, info, box, limits.hdr_exposure_stops, _decode)

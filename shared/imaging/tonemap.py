@@ -47,7 +47,8 @@ class ToneMapped:
 def aces_filmic(x: FloatArray) -> FloatArray:
     """Narkowicz's ACES fit, clipped to 0..1 (negative input is black)."""
     x = np.maximum(x, 0.0)
-    return np.clip((x * (2.51 * x + 0.03)) / (x * (2.43 * x + 0.59) + 0.14), 0.0, 1.0).astype(np.float32)
+    curve: FloatArray = np.clip((x * (2.51 * x + 0.03)) / (x * (2.43 * x + 0.59) + 0.14), 0.0, 1.0)
+    return curve.astype(np.float32)
 
 
 def srgb_encode(x: FloatArray) -> FloatArray:
@@ -61,7 +62,8 @@ def luminance(colour: list[FloatArray]) -> FloatArray:
     if len(colour) == 1:
         return colour[0]
     red, green, blue = colour
-    return (_REC709[0] * red + _REC709[1] * green + _REC709[2] * blue).astype(np.float32)
+    weighted: FloatArray = _REC709[0] * red + _REC709[1] * green + _REC709[2] * blue
+    return weighted.astype(np.float32)
 
 
 def auto_stops(colour: list[FloatArray], alpha: FloatArray | None) -> float:
@@ -95,4 +97,5 @@ def tone_map(planes: list[Any], has_alpha: bool, fixed_stops: float | None) -> T
 
 
 def _to_byte(x: FloatArray) -> npt.NDArray[np.uint8]:
-    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+    scaled: FloatArray = np.clip(np.rint(x * 255.0), 0, 255)
+    return scaled.astype(np.uint8)

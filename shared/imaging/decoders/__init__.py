@@ -25,18 +25,18 @@ def sample_facts(image: ImageFile.ImageFile, fmt: str) -> dict[str, Any]:
     ``sample_bytes`` is what the decoder holds per pixel while decoding, when that is not simply
     Pillow's storage for the mode (0: use the mode's); see ``admission.estimate_decode_bytes``.
     """
-    from shared.imaging.decoders.exr import ExrImageFile  # noqa: PLC0415 - no numpy here
+    from shared.imaging.decoders.exr import ExrImageFile
 
     if isinstance(image, ExrImageFile):
         pixels = max(1, image.width * image.height)
         return {"bit_depth": image.exr.bit_depth, "hdr": True, "sample_bytes": -(-image.exr.decoded_bytes // pixels)}
     if fmt == "HEIF":
-        from shared.imaging.decoders.heif import heif_sample_bytes  # noqa: PLC0415
+        from shared.imaging.decoders.heif import heif_sample_bytes
 
         depth = int(image.info.get("bit_depth", 8))
         return {"bit_depth": depth, "hdr": False, "sample_bytes": heif_sample_bytes(image.mode, depth)}
     if fmt == "AVIF":
-        from shared.imaging.decoders.heif import AVIF_SAMPLE_BYTES  # noqa: PLC0415
+        from shared.imaging.decoders.heif import AVIF_SAMPLE_BYTES
 
         return {"bit_depth": 8, "hdr": False, "sample_bytes": AVIF_SAMPLE_BYTES}
     if image.mode in HDR_MODES:

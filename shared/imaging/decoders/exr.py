@@ -220,7 +220,7 @@ class ExrImageFile(ImageFile.ImageFile):
     def linear_planes(self) -> list[npt.NDArray[np.floating[Any]]]:
         """The beauty layer's channels as 2-D arrays (float16, float32 or uint32, as stored), in
         the order ``beauty_channels`` gives.  Every channel of the file is decoded by the library."""
-        import OpenEXR  # noqa: PLC0415 - only when an EXR is decoded (pulls in numpy)
+        import OpenEXR
 
         with OpenEXR.File(io.BytesIO(self._data), separate_channels=True) as exr:
             channels = exr.channels()

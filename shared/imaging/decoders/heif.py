@@ -35,9 +35,9 @@ def heif_sample_bytes(mode: str, bit_depth: int) -> int:
 
 def heif_decoder() -> type[ImageFile.ImageFile]:
     """pillow-heif's decoder class, imported on first use."""
-    from pillow_heif.as_plugin import HeifImageFile  # noqa: PLC0415 - only when a HEIF arrives
+    from pillow_heif.as_plugin import HeifImageFile
 
-    return HeifImageFile  # type: ignore[no-any-return]
+    return HeifImageFile
 
 
 def avif_available() -> bool:
@@ -46,6 +46,6 @@ def avif_available() -> bool:
 
 
 def avif_decoder() -> type[ImageFile.ImageFile]:
-    from PIL import AvifImagePlugin  # noqa: PLC0415 - only when an AVIF arrives
+    from PIL import AvifImagePlugin
 
     return AvifImagePlugin.AvifImageFile

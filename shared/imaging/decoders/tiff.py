@@ -20,5 +20,5 @@ class CappedTiffImageFile(TiffImagePlugin.TiffImageFile):
     def load_prepare(self) -> None:
         if self._im is None:
             # _tile_size is the size of the frame being decoded (TIFF may decode a reduced one).
-            self.im = Image.core.new(self.mode, self._tile_size)
+            self.im = Image.core.new(self.mode, self._tile_size)  # type: ignore[attr-defined]
         ImageFile.ImageFile.load_prepare(self)

@@ -324,12 +324,17 @@ def test_a_tga_over_the_pixel_cap_is_refused_from_the_header():
 # -- property-based: any generated file of these formats is a thumbnail or a stable error --------
 
 
-def _assert_contract(data: bytes, limits: ImageLimits) -> None:
+def _assert_contract(data: bytes, limits: ImageLimits, *, whole: bool) -> None:
+    """A thumbnail meeting the contract, or (only for a cut file) a ThumbnailError with a stable
+    code; any other exception fails the test.  A whole file must become a thumbnail."""
+    refused: ThumbnailError | None = None
     try:
         thumb = normalize(data, limits)
     except ThumbnailError as exc:
-        code = exc.code  # a stable code; any other exception fails the test
-        assert code in set(ErrorCode)
+        refused = exc
+    if refused is not None:
+        assert not whole, f"a whole generated file was refused: {refused.code} {refused.message}"
+        assert refused.code in {ErrorCode.CORRUPT_IMAGE, ErrorCode.UNSUPPORTED_IMAGE_FORMAT, ErrorCode.EMPTY_BLOB}
         return
     out = reopen(thumb.data)
     assert out.format == "PNG"
@@ -366,7 +371,7 @@ def test_any_generated_exr_is_a_thumbnail_or_a_stable_error(size, dtype, compres
         plane[0, 0] = special
     channels = {c: plane for c in "RGB"} | ({"A": np.clip(plane, 0, 1).astype(dtype)} if alpha else {})
     data = _maybe_cut(exr_bytes(channels, compression=compression), cut)
-    _assert_contract(data, ImageLimits(hdr_exposure_stops=stops))
+    _assert_contract(data, ImageLimits(hdr_exposure_stops=stops), whole=cut is None)
 
 
 @settings(derandomize=True, max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -391,4 +396,44 @@ def test_any_generated_photo_tiff_or_targa_is_a_thumbnail_or_a_stable_error(size
         data = float_tiff(size, orientation / 3)
     else:
         data = tiff_bytes(image, "tiff_lzw")
-    _assert_contract(_maybe_cut(data, cut), ImageLimits())
+    _assert_contract(_maybe_cut(data, cut), ImageLimits(), whole=cut is None)
+
+
+def test_cli_normalize_prints_what_was_detected(tmp_path, capsys):
+    from shared.ops.cli import main
+
+    source = tmp_path / "beauty.exr"
+    source.write_bytes(uniform_exr((1600, 900), (0.36, 0.36, 0.36), alpha=1.0))
+    target = tmp_path / "thumb.png"
+    assert main(["normalize", str(source), str(target)], env={}) == 0
+    out = capsys.readouterr().out
+    assert "OPENEXR 1600x900 RGBA, 16-bit HDR (tone-mapped)" in out
+    assert "exposure -1.00 stops (auto)" in out
+    assert reopen(target.read_bytes()).size == (800, 450)
+
+
+def test_numpy_openexr_and_pillow_heif_are_imported_only_when_needed():
+    # A fresh interpreter: decoding a PNG, TIFF, AVIF or TGA imports none of them; an EXR brings in
+    # the bindings and numpy (and still not pillow-heif, which only a HEIC imports).
+    script = """
+import io, sys
+from PIL import Image
+from shared.imaging import ImageLimits, normalize
+def enc(fmt):
+    buffer = io.BytesIO(); Image.new("RGB", (32, 24), (1, 2, 3)).save(buffer, fmt); return buffer.getvalue()
+heavy = lambda: sorted(m for m in ("numpy", "OpenEXR", "pillow_heif") if m in sys.modules)
+for fmt in ("PNG", "TIFF", "AVIF", "TGA"):
+    normalize(enc(fmt), ImageLimits())
+print(heavy())
+normalize(sys.stdin.buffer.read(), ImageLimits())
+print(heavy())
+"""
+    import subprocess
+    import sys
+
+    from tests.repo import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-c", script], input=uniform_exr((8, 8), (1, 1, 1)), capture_output=True, cwd=ROOT, check=True
+    )
+    assert result.stdout.decode().split("\n")[:2] == ["[]", "['OpenEXR', 'numpy']"]

@@ -132,3 +132,36 @@ def avif_bytes(image: Image.Image, quality: int = 80, speed: int = 8) -> bytes:
 
 def scene_avif() -> bytes:
     return avif_bytes(render_scene(K8))
+
+
+def float_rgb_tiff(size: tuple[int, int], rgb: tuple[float, float, float]) -> bytes:
+    """An uncompressed 32-bit float RGB TIFF (three float samples), written by hand: Pillow can
+    neither write nor read one."""
+    width, height = size
+    pixels = struct.pack("<3f", *rgb) * (width * height)
+    entries = [  # tag, type, count, value (types: 3 SHORT, 4 LONG)
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 3, 0),  # BitsPerSample: offset filled below
+        (259, 3, 1, 1),
+        (262, 3, 1, 2),
+        (273, 4, 1, 0),  # StripOffsets: filled below
+        (277, 3, 1, 3),
+        (278, 4, 1, height),
+        (279, 4, 1, len(pixels)),
+        (339, 3, 3, 0),  # SampleFormat: offset filled below
+    ]
+    ifd_size = 2 + 12 * len(entries) + 4
+    bits_at = 8 + ifd_size
+    formats_at = bits_at + 6
+    data_at = formats_at + 6
+    values = {258: bits_at, 273: data_at, 339: formats_at}
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        value = values.get(tag, value)
+        packed = struct.pack("<HI", value, 0)[:4] if kind == 3 and count == 1 else struct.pack("<I", value)
+        ifd += struct.pack("<HHI", tag, kind, count) + packed
+    ifd += struct.pack("<I", 0)
+    return (
+        b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<3H", 32, 32, 32) + struct.pack("<3H", 3, 3, 3) + pixels
+    )

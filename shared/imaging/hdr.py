@@ -89,7 +89,7 @@ def estimate_hdr_bytes(info: ImageInfo, fixed_overhead: int) -> int:
       TIFF's ``F`` frame, 4 bytes a pixel)
     + per beauty plane, the reduced float32 plane; or, when nothing is reduced, three float32
       copies of it (converted, reduced canvas, resampled)
-    + a float32 strip and its finiteness mask per shrinking thread, the tone-mapping arrays
+    + a float32 strip (counted twice) per shrinking thread, the tone-mapping arrays
       (counted at the reduced size, no smaller than the fitted one), the library's buffers and
       ``fixed_overhead``.
     """
@@ -99,7 +99,7 @@ def estimate_hdr_bytes(info: ImageInfo, fixed_overhead: int) -> int:
     factor = info.reduce_factor
     reduced_w, reduced_h = scaled_size((info.width, info.height), factor)
     if factor > 1:
-        # a float32 strip buffer and its finiteness mask per thread
+        # a float32 strip buffer per thread (and its reduced copy, a sixteenth or less)
         strips = SHRINK_THREADS * 2 * strip_rows(info.width, factor) * info.width * 4
         working = planes * reduced_w * reduced_h * 4 + strips
     else:
@@ -156,14 +156,22 @@ def _shrink(plane: Any, fit: Size) -> Image.Image:
         source = plane[top : top + rows]
         strip = buffer[: source.shape[0]]
         np.copyto(strip, source, casting="unsafe")
-        if not np.isfinite(strip).all():  # NaN or inf would poison a whole reduced block
+        small = _reduce_strip(strip, factor)
+        # NaN or inf in any source pixel makes its reduced block non-finite: checking the reduced
+        # strip (1/factor² the size) is cheap, and only a strip that has them is cleaned and redone.
+        if not np.isfinite(np.asarray(small)).all():
             np.nan_to_num(strip, copy=False, nan=0.0, posinf=65504.0, neginf=-65504.0)
-        frame = Image.frombuffer("F", (width, strip.shape[0]), strip, "raw", "F", 0, 1)
-        reduced.paste(frame.reduce(factor) if factor > 1 else frame, (0, top // factor))
+            small = _reduce_strip(strip, factor)
+        reduced.paste(small, (0, top // factor))
     if reduced.size == fit:
         return reduced
     region = (0.0, 0.0, width / factor, height / factor)
     return reduced.resize(fit, Image.Resampling.LANCZOS, box=region)
+
+
+def _reduce_strip(strip: Any, factor: int) -> Image.Image:
+    frame = Image.frombuffer("F", (strip.shape[1], strip.shape[0]), strip, "raw", "F", 0, 1)
+    return frame.reduce(factor) if factor > 1 else frame
 
 
 def _array(plane: Image.Image) -> Any:

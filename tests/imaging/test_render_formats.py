@@ -16,6 +16,7 @@ from PIL import Image
 from bench.formats_corpus import (
     avif_bytes,
     exr_bytes,
+    float_rgb_tiff,
     float_tiff,
     heic_10bit,
     heic_bytes,
@@ -229,6 +230,15 @@ def test_a_float_tiff_takes_the_hdr_path(limits):
     assert pixel(normalize(data, limits).data) == (MID_GREY_SRGB,)
     lzw = float_tiff((300, 200), 0.18, "tiff_lzw")
     assert pixel(normalize(lzw, ImageLimits(hdr_exposure_stops=1.0)).data) == (reference(0.18, 1.0),)
+
+
+def test_a_float_colour_tiff_is_unsupported_with_what_to_export_instead(limits):
+    data = float_rgb_tiff((40, 30), (0.18, 0.18, 0.18))
+    with pytest.raises(ThumbnailError) as caught:
+        probe(data, limits)
+    assert caught.value.code is ErrorCode.UNSUPPORTED_IMAGE_FORMAT
+    assert "OpenEXR" in caught.value.message
+    assert (caught.value.details["format"], caught.value.details["width"]) == ("TIFF", 40)
 
 
 def test_describe_says_format_bit_depth_hdr_and_exposure(limits):

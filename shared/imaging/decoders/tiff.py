@@ -13,9 +13,34 @@ from __future__ import annotations
 
 from PIL import Image, ImageFile, TiffImagePlugin
 
+from shared.core.errors import ErrorCode
+from shared.imaging.failures import image_error
+
+_FLOAT = 3  # SampleFormat: IEEE floating point
+
 
 class CappedTiffImageFile(TiffImagePlugin.TiffImageFile):
-    """Pillow's TIFF decoder; frame allocation skips Pillow's global bomb check (ours ran before)."""
+    """Pillow's TIFF decoder; frame allocation skips Pillow's global bomb check (ours ran before).
+
+    Pillow decodes 32-bit float TIFFs with one sample (mode ``F``, the HDR path), not float
+    colour ones (three or four float samples): those are refused as UnsupportedImageFormat with
+    what to export instead, rather than as a corrupt file.
+    """
+
+    def _setup(self) -> None:
+        try:
+            super()._setup()
+        except SyntaxError as exc:
+            if "unknown pixel mode" in str(exc) and self.tag_v2.get(TiffImagePlugin.SAMPLEFORMAT, (1,))[0] == _FLOAT:
+                raise image_error(
+                    ErrorCode.UNSUPPORTED_IMAGE_FORMAT,
+                    "floating-point colour TIFFs are not supported (Pillow decodes one float sample only); "
+                    "export the render as OpenEXR, a 16-bit TIFF or a single-channel float TIFF",
+                    format="TIFF",
+                    width=self.tag_v2.get(TiffImagePlugin.IMAGEWIDTH),
+                    height=self.tag_v2.get(TiffImagePlugin.IMAGELENGTH),
+                ) from exc
+            raise
 
     def load_prepare(self) -> None:
         if self._im is None:

@@ -70,7 +70,7 @@ def estimate_decode_bytes(info: ImageInfo) -> int:
 
         return estimate_hdr_bytes(info, FIXED_OVERHEAD_BYTES)
     width, height = scaled_size((info.width, info.height), info.decode_scale)
-    decoded = width * height * (info.sample_bytes or bytes_per_pixel(info.mode))
+    decoded = width * height * bytes_per_pixel(info.mode)
     fx, fy = info.reduce_factors or (info.reduce_factor, info.reduce_factor)
     if (fx, fy) != (1, 1):
         reduced = -(-width // fx) * -(-height // fy) * 4

@@ -22,10 +22,10 @@ from PIL import Image, ImageFile
 from shared.core.errors import ErrorCode
 from shared.imaging.decoders.exr import ExrImageFile
 from shared.imaging.failures import image_error
-from shared.imaging.geometry import Size, fit_within, reduce_factor, scaled_size, stored_box
+from shared.imaging.geometry import Size, fit_within, reduce_factors, stored_box
 from shared.imaging.models import ImageInfo
 from shared.imaging.orientation import apply_orientation
-from shared.imaging.resize import downscale, strip_rows
+from shared.imaging.resize import downscale, strip_bytes, strip_rows, tile_columns
 
 #: Float arrays alive at once while tone-mapping the small image (planes, straight colour,
 #: luminance, logs, curve temporaries), each 4 bytes a pixel of the fitted size.
@@ -69,9 +69,9 @@ def render_hdr(
         small, _factor = downscale(image, fit, None)
         planes = [small]
         has_alpha = False
-    factor = reduce_factor((info.width, info.height), fit)
-    if factor > 1:
-        steps.append(f"reduce 1/{factor} (linear)")
+    fx, fy = reduce_factors((info.width, info.height), fit)
+    if (fx, fy) != (1, 1):
+        steps.append(f"reduce 1/{fx} (linear)" if fx == fy else f"reduce 1/{fx}x1/{fy} (linear)")
     mapped = tone_map([_array(plane) for plane in planes], has_alpha, fixed_stops)
     how = "auto" if mapped.automatic else "HDR_EXPOSURE_STOPS"
     steps.append(f"tone-map ACES filmic, exposure {round(mapped.stops, 2) + 0.0:+.2f} stops ({how}), sRGB")
@@ -83,28 +83,26 @@ def render_hdr(
 
 def estimate_hdr_bytes(info: ImageInfo, fixed_overhead: int) -> int:
     """Peak memory of ``render_hdr`` beyond the input bytes (see ``admission``), for the box
-    reduction ``probe`` planned (``info.reduce_factor``).
+    reduction ``probe`` planned (``info.reduce_factors``).
 
-    = the decoded channels as stored (an EXR's every channel, ``sample_bytes`` a pixel; a float
-      TIFF's ``F`` frame, 4 bytes a pixel)
+    = the decoded channels as stored (an EXR's every channel, in ``info.decoder_bytes``; a float
+      TIFF's ``F`` frame, 4 bytes a pixel, plus its decoder's)
     + per beauty plane, the reduced float32 plane; or, when nothing is reduced, three float32
       copies of it (converted, reduced canvas, resampled)
-    + a float32 strip (counted twice) per shrinking thread, the tone-mapping arrays
-      (counted at the reduced size, no smaller than the fitted one), the library's buffers and
+    + a float32 tile (counted twice) per shrinking thread, the tone-mapping arrays (counted at
+      the reduced size, no smaller than the fitted one), the library's buffers and
       ``fixed_overhead``.
     """
     pixels = info.width * info.height
-    decoded = pixels * (info.sample_bytes or 4)
+    decoded = info.decoder_bytes + (0 if info.format == "OPENEXR" else pixels * 4)
     planes = {"L": 1, "LA": 2, "RGB": 3}.get(info.mode, 4)
-    factor = info.reduce_factor
-    reduced_w, reduced_h = scaled_size((info.width, info.height), factor)
-    if factor > 1:
-        # a float32 strip buffer per thread (and its reduced copy, a sixteenth or less)
-        strips = SHRINK_THREADS * 2 * strip_rows(info.width, factor) * info.width * 4
-        working = planes * reduced_w * reduced_h * 4 + strips
+    fx, fy = info.reduce_factors or (info.reduce_factor, info.reduce_factor)
+    reduced = -(-info.width // fx) * -(-info.height // fy)
+    if (fx, fy) != (1, 1):
+        working = planes * reduced * 4 + SHRINK_THREADS * 2 * strip_bytes(info.width, fy, fx)
     else:
         working = 3 * planes * pixels * 4
-    tonemap = TONEMAP_ARRAYS * reduced_w * reduced_h * 4
+    tonemap = TONEMAP_ARRAYS * reduced * 4
     library = EXR_LIBRARY_BYTES if info.format == "OPENEXR" else 0
     return decoded + working + tonemap + library + fixed_overhead
 
@@ -143,35 +141,41 @@ def _shrink_all(planes: list[Any], fit: Size) -> list[Image.Image]:
 def _shrink(plane: Any, fit: Size) -> Image.Image:
     """One channel (2-D numpy array, any float or uint dtype) as an ``F`` image of exactly ``fit``.
 
-    Box-reduced strip by strip (each strip converted to float32 on its own), then LANCZOS.
+    Box-reduced per axis (``geometry.reduce_factors``: a 40,000,000x1 row is reduced along its
+    length) one tile at a time, each tile converted to float32 on its own (``resize``'s strip and
+    tile sizes, about 2 MiB), then LANCZOS.
     """
     import numpy as np
 
     height, width = plane.shape
-    factor = reduce_factor((width, height), fit)
-    rows = strip_rows(width, factor) if factor > 1 else height
-    reduced = Image.new("F", scaled_size((width, height), factor))
-    buffer = np.empty((rows, width), np.float32)  # one strip buffer, reused
+    fx, fy = reduce_factors((width, height), fit)
+    rows = strip_rows(width, fy) if (fx, fy) != (1, 1) else height
+    columns = tile_columns(width, rows, fx) if (fx, fy) != (1, 1) else width
+    reduced = Image.new("F", (-(-width // fx), -(-height // fy)))
+    buffer = np.empty((min(rows, height), columns), np.float32)  # one tile buffer, reused
     for top in range(0, height, rows):
-        source = plane[top : top + rows]
-        strip = buffer[: source.shape[0]]
-        np.copyto(strip, source, casting="unsafe")
-        small = _reduce_strip(strip, factor)
-        # NaN or inf in any source pixel makes its reduced block non-finite: checking the reduced
-        # strip (1/factor² the size) is cheap, and only a strip that has them is cleaned and redone.
-        if not np.isfinite(np.asarray(small)).all():
-            np.nan_to_num(strip, copy=False, nan=0.0, posinf=65504.0, neginf=-65504.0)
-            small = _reduce_strip(strip, factor)
-        reduced.paste(small, (0, top // factor))
+        for left in range(0, width, columns):
+            source = plane[top : top + rows, left : left + columns]
+            tile = buffer[: source.shape[0], : source.shape[1]]
+            if source.shape[1] != columns:  # the last column of tiles: a contiguous buffer of its own
+                tile = np.empty(source.shape, np.float32)
+            np.copyto(tile, source, casting="unsafe")
+            small = _reduce_strip(tile, (fx, fy))
+            # NaN or inf in a source pixel makes its reduced block non-finite: checking the reduced
+            # tile (1/(fx*fy) the size) is cheap, and only a tile that has them is cleaned and redone.
+            if not np.isfinite(np.asarray(small)).all():
+                np.nan_to_num(tile, copy=False, nan=0.0, posinf=65504.0, neginf=-65504.0)
+                small = _reduce_strip(tile, (fx, fy))
+            reduced.paste(small, (left // fx, top // fy))
     if reduced.size == fit:
         return reduced
-    region = (0.0, 0.0, width / factor, height / factor)
+    region = (0.0, 0.0, width / fx, height / fy)
     return reduced.resize(fit, Image.Resampling.LANCZOS, box=region)
 
 
-def _reduce_strip(strip: Any, factor: int) -> Image.Image:
-    frame = Image.frombuffer("F", (strip.shape[1], strip.shape[0]), strip, "raw", "F", 0, 1)
-    return frame.reduce(factor) if factor > 1 else frame
+def _reduce_strip(tile: Any, factors: Size) -> Image.Image:
+    frame = Image.frombuffer("F", (tile.shape[1], tile.shape[0]), tile, "raw", "F", 0, 1)
+    return frame.reduce(factors) if factors != (1, 1) else frame
 
 
 def _array(plane: Image.Image) -> Any:

@@ -29,8 +29,7 @@ class ImageInfo:
 
     ``bit_depth`` is bits per stored sample (16 for a 16-bit TIFF, 10 for most iPhone HEICs, 16 or 32
     for EXR half or float); ``hdr`` marks scene-linear float data that is tone-mapped (EXR, float
-    TIFF); ``sample_bytes`` is what the decoder holds per pixel when that is more than Pillow's
-    storage for ``mode`` (0: the mode's), for the memory estimate.
+    TIFF; see :mod:`shared.imaging.hdr`).
     """
 
     format: str
@@ -47,7 +46,6 @@ class ImageInfo:
     target: tuple[int, int] | None = None
     bit_depth: int = 8
     hdr: bool = False
-    sample_bytes: int = 0
 
     @property
     def pixels(self) -> int:

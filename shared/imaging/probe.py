@@ -17,7 +17,7 @@ from PIL import Image, ImageFile, PngImagePlugin
 
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging.decoder_memory import decoder_bytes
-from shared.imaging.decoders import sample_facts
+from shared.imaging.decoders import extra_decoder_bytes, sample_facts
 from shared.imaging.failures import image_error
 from shared.imaging.formats import allowed_formats, decoder_for, sniff
 from shared.imaging.geometry import (
@@ -238,7 +238,8 @@ def _describe(
         reduce_factor=reduce_factor(decoded, fit),
         reduce_factors=reduce_factors(decoded, fit),
         target=fit,
-        decoder_bytes=decoder_bytes(image, fmt, data, jpeg, limits.memory_budget_bytes),
+        decoder_bytes=decoder_bytes(image, fmt, data, jpeg, limits.memory_budget_bytes)
+        + extra_decoder_bytes(image, fmt),
         **sample_facts(image, fmt),
     )
 

@@ -176,6 +176,18 @@ def test_hdr_is_resampled_in_linear_light():
     assert flat - (reference(2.0, 0) + 0) // 2 > 40  # the wrong (post-tone-map) average is far off
 
 
+@pytest.mark.parametrize("size", [(200_000, 1), (1, 200_000), (240_000, 3)])
+def test_a_one_row_exr_is_reduced_along_its_length(size):
+    # Reduced by the short side only, LANCZOS would see the whole 200,000-pixel row (the weight
+    # tables of the 8-bit path's 1xN case); per axis, it sees a few thousand.
+    limits = ImageLimits(hdr_exposure_stops=0.0)
+    width, height = size
+    thumb = normalize(exr_bytes({c: np.full((height, width), 0.18, np.float16) for c in "RGB"}), limits)
+    assert (thumb.width, thumb.height) in ((800, 1), (1, 500))
+    assert any(step.startswith("reduce 1/") and "x1/" in step for step in thumb.steps)
+    assert pixel(thumb.data, (0, 0)) == (MID_GREY_SRGB,) * 3
+
+
 @pytest.mark.parametrize("compression", ["NO", "RLE", "ZIPS", "ZIP", "PIZ", "PXR24", "B44", "DWAA"])
 @pytest.mark.parametrize("tiled", [False, True], ids=["scanline", "tiled"])
 def test_every_usual_exr_compression_scanline_and_tiled(compression, tiled):

@@ -4,7 +4,8 @@ reports (bit depth, HDR), and the bytes a decode needs per pixel.
 
 ``tiff`` (Pillow's decoder under our pixel cap only), ``heif`` (HEIC/HEIF through pillow-heif and
 AVIF through Pillow, both imported only when such a file arrives), ``tga`` (TGA 2.0 by its footer),
-``exr`` (OpenEXR header in Python, pixels by the official bindings).
+``exr`` (OpenEXR header in Python, pixels by the official bindings).  Their memory beyond Pillow's
+frame is ``extra_decoder_bytes``, which ``probe`` adds to ``ImageInfo.decoder_bytes``.
 """
 
 from __future__ import annotations
@@ -20,29 +21,37 @@ HDR_MODES = frozenset({"F"})
 
 
 def sample_facts(image: ImageFile.ImageFile, fmt: str) -> dict[str, Any]:
-    """``bit_depth``, ``hdr`` and ``sample_bytes`` for ``ImageInfo`` from an opened header.
-
-    ``sample_bytes`` is what the decoder holds per pixel while decoding, when that is not simply
-    Pillow's storage for the mode (0: use the mode's); see ``admission.estimate_decode_bytes``.
-    """
+    """``bit_depth`` and ``hdr`` for ``ImageInfo``, from an opened header."""
     from shared.imaging.decoders.exr import ExrImageFile
 
     if isinstance(image, ExrImageFile):
-        pixels = max(1, image.width * image.height)
-        return {"bit_depth": image.exr.bit_depth, "hdr": True, "sample_bytes": -(-image.exr.decoded_bytes // pixels)}
+        return {"bit_depth": image.exr.bit_depth, "hdr": True}
     if fmt == "HEIF":
-        from shared.imaging.decoders.heif import heif_sample_bytes
-
-        depth = int(image.info.get("bit_depth", 8))
-        return {"bit_depth": depth, "hdr": False, "sample_bytes": heif_sample_bytes(image.mode, depth)}
-    if fmt == "AVIF":
-        from shared.imaging.decoders.heif import AVIF_SAMPLE_BYTES
-
-        return {"bit_depth": 8, "hdr": False, "sample_bytes": AVIF_SAMPLE_BYTES}
+        return {"bit_depth": int(image.info.get("bit_depth", 8)), "hdr": False}
     if image.mode in HDR_MODES:
-        return {"bit_depth": 32, "hdr": True, "sample_bytes": 0}
+        return {"bit_depth": 32, "hdr": True}
     if image.mode in SIXTEEN_BIT_MODES:
-        return {"bit_depth": 16, "hdr": False, "sample_bytes": 0}
+        return {"bit_depth": 16, "hdr": False}
     if image.mode == "I":
-        return {"bit_depth": 32, "hdr": False, "sample_bytes": 0}
-    return {"bit_depth": 8, "hdr": False, "sample_bytes": 0}
+        return {"bit_depth": 32, "hdr": False}
+    return {"bit_depth": 8, "hdr": False}
+
+
+def extra_decoder_bytes(image: ImageFile.ImageFile, fmt: str) -> int:
+    """What these decoders hold while decoding beyond Pillow's frame (``ImageInfo.decoder_bytes``,
+    added to ``decoder_memory.decoder_bytes``): libheif's and libavif's planes and buffers; for an
+    EXR, every stored channel as stored (the HDR estimate counts no Pillow frame for it)."""
+    from shared.imaging.decoders.exr import ExrImageFile
+
+    pixels = image.width * image.height
+    if isinstance(image, ExrImageFile):
+        return image.exr.decoded_bytes
+    if fmt == "HEIF":
+        from shared.imaging.decoders.heif import heif_extra_bytes_per_pixel
+
+        return pixels * heif_extra_bytes_per_pixel(image.mode, int(image.info.get("bit_depth", 8)))
+    if fmt == "AVIF":
+        from shared.imaging.decoders.heif import AVIF_EXTRA_BYTES_PER_PIXEL
+
+        return pixels * AVIF_EXTRA_BYTES_PER_PIXEL
+    return 0

@@ -17,20 +17,20 @@ from __future__ import annotations
 
 from PIL import ImageFile, features
 
-#: Bytes a pixel while Pillow's AVIF plugin decodes: libavif's YUV planes (up to 3 B at 4:4:4,
-#: 8-bit), its RGBA conversion buffer (4 B) and Pillow's frame (4 B).  Measured by bench/.
-AVIF_SAMPLE_BYTES = 11
+#: Bytes a pixel Pillow's AVIF plugin holds beside Pillow's frame: libavif's YUV planes (up to 3 B
+#: at 4:4:4, 8-bit) and its RGBA conversion buffer (4 B).  bench/formats_bench.py measures it.
+AVIF_EXTRA_BYTES_PER_PIXEL = 7
 
 
-def heif_sample_bytes(mode: str, bit_depth: int) -> int:
-    """Bytes a pixel while pillow-heif decodes: libheif's YUV planes (3 B at 4:4:4, 6 B above
-    8 bits), its interleaved RGB(A) output (twice as wide above 8 bits, then converted to 8 bits:
-    another copy) and Pillow's frame (4 B)."""
+def heif_extra_bytes_per_pixel(mode: str, bit_depth: int) -> int:
+    """Bytes a pixel pillow-heif holds beside Pillow's frame: libheif's YUV planes (3 B at 4:4:4,
+    6 B above 8 bits) and its interleaved RGB(A) output (twice as wide above 8 bits, then converted
+    to 8 bits: another copy)."""
     channels = 4 if mode == "RGBA" else 3
     deep = bit_depth > 8
     yuv = 6 if deep else 3
     interleaved = channels * (2 + 1) if deep else channels
-    return yuv + interleaved + 4
+    return yuv + interleaved
 
 
 def heif_decoder() -> type[ImageFile.ImageFile]:

@@ -459,3 +459,51 @@ print(heavy())
         [sys.executable, "-c", script], input=uniform_exr((8, 8), (1, 1, 1)), capture_output=True, cwd=ROOT, check=True
     )
     assert result.stdout.decode().split("\n")[:2] == ["[]", "['OpenEXR', 'numpy']"]
+
+
+_PEAK_SCRIPT = """
+import json, re, sys
+from pathlib import Path
+import numpy, OpenEXR, pillow_heif.as_plugin  # imported before the mark: a worker imports them once
+from shared.imaging import ImageLimits, estimate_decode_bytes, normalize, probe
+data = sys.stdin.buffer.read()
+info = probe(data, ImageLimits())
+status = lambda field: int(re.search(field + r":\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1]) * 1024
+Path("/proc/self/clear_refs").write_text("5")
+before = status("VmRSS")
+normalize(data, ImageLimits(), info)
+print(json.dumps({"added": status("VmHWM") - before, "estimate": estimate_decode_bytes(info)}))
+"""
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["exr-half-rgba", "exr-float-rgb-aovs", "float-tiff", "heic", "heic-10bit", "avif", "tga-rle", "tiff16"],
+)
+def test_measured_peak_memory_is_within_the_estimate(name):
+    # In a fresh process: the memory normalize adds (peak RSS over what the process held before,
+    # the input bytes included there) must not exceed estimate_decode_bytes, which admission and
+    # the sandbox's address-space limit rely on.
+    import json
+    import subprocess
+    import sys
+
+    from bench.corpus import render_scene
+    from bench.formats_corpus import scene_exr
+    from tests.repo import ROOT
+
+    size = (1800, 1200)
+    plane = np.linspace(0, 4, size[0] * size[1], dtype=np.float32).reshape(size[1], size[0])
+    data = {
+        "exr-half-rgba": lambda: scene_exr(size),
+        "exr-float-rgb-aovs": lambda: exr_bytes({c: plane for c in ("R", "G", "B", "Z", "N.X", "N.Y")}),
+        "float-tiff": lambda: tiff_bytes(Image.fromarray(plane)),
+        "heic": lambda: heic_bytes(render_scene(size)),
+        "heic-10bit": lambda: heic_10bit(size, 700),
+        "avif": lambda: avif_bytes(render_scene(size), speed=10),
+        "tga-rle": lambda: tga_bytes(render_scene(size), rle=True),
+        "tiff16": lambda: tiff16_gray(size, 12345),
+    }[name]()
+    result = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT], input=data, capture_output=True, cwd=ROOT, check=True)
+    figures = json.loads(result.stdout.decode().strip().splitlines()[-1])
+    assert 0 < figures["added"] <= figures["estimate"], figures

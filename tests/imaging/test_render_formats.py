@@ -227,6 +227,28 @@ def test_a_multilayer_exr_shows_its_beauty_layer():
     assert pixel(normalize(exr_bytes(channels), limits).data) == (MID_GREY_SRGB,) * 3
 
 
+def test_a_multipart_exr_shows_its_first_part_and_counts_every_part():
+    import io
+
+    import OpenEXR
+
+    grey, dark = np.full((10, 12), 0.18, np.float16), np.zeros((10, 12), np.float16)
+
+    def header() -> dict[str, object]:  # one dict per part: the bindings write the name into it
+        return {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+
+    parts = [
+        OpenEXR.Part(header(), {c: grey for c in "RGB"}, name="beauty"),
+        OpenEXR.Part(header(), {c: dark for c in "RGBA"}, name="shadow"),
+    ]
+    buffer = io.BytesIO()
+    OpenEXR.File(parts).write(buffer)
+    limits = ImageLimits(hdr_exposure_stops=0.0)
+    info = probe(buffer.getvalue(), limits)
+    assert info.decoder_bytes == (3 + 4) * 10 * 12 * 2  # both parts are decoded by the bindings
+    assert pixel(normalize(buffer.getvalue(), limits).data) == (MID_GREY_SRGB,) * 3
+
+
 def test_an_exr_without_a_colour_layer_is_corrupt_with_a_reason(limits):
     data = exr_bytes({"Z": np.zeros((8, 8), np.float32)})
     with pytest.raises(ThumbnailError) as caught:

@@ -83,7 +83,7 @@ def _prepare(method: str, data: bytes) -> object:
     """Imports done before the clock starts (a worker imports its libraries once)."""
     if method == "vips":
         try:
-            import pyvips  # type: ignore[import-untyped, import-not-found, unused-ignore]
+            import pyvips
         except ImportError:
             return None
         return pyvips

@@ -1,8 +1,9 @@
 """``python -m devkit.demo`` (``make run``): the whole flow on local stand-ins, no cloud account.
 
 Starts Azurite and the iTwin emulator on loopback, drops sample images (a good render, a JPEG
-photo, a broken file, a render for an iModel the client may not touch, a file outside an iModel
-folder), drains them through the same pipeline the function runs, and shows where each ended.
+photo, an OpenEXR render, a HEIC phone photo, a broken file, a render for an iModel the client may
+not touch, a file outside an iModel folder), drains them through the same pipeline the function
+runs, and shows where each ended.  Every sample is made here, in code.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from shared.settings import Settings, load_settings
 GOOD_IMODEL = "5e19bee0-3aea-4355-a9f0-c6df9989ee7d"
 PHOTO_IMODEL = "0b5c6bd4-97a4-4a3b-9a0e-3c1f4e0e8d11"
 FORBIDDEN_IMODEL = "9a1c2f30-7e44-4c0b-8d5e-2b6f1a9c0d42"
+EXR_IMODEL = "3f6b8d2a-1c4e-4f7a-9b0d-5e2c7a1f3b64"
+HEIC_IMODEL = "7d41c9e2-8a3b-4e5f-a6c7-0b9d2e4f6a18"
 
 
 def sample_render(width: int = 1920, height: int = 1080) -> bytes:
@@ -56,11 +59,44 @@ def sample_photo() -> bytes:
     return buffer.getvalue()
 
 
+def sample_exr(width: int = 1920, height: int = 1080) -> bytes:
+    """The sample render as a renderer's native output: linear half-float RGBA OpenEXR (ZIP), with
+    highlights above 1.0, which the image stage tone-maps."""
+    import numpy as np
+    import OpenEXR
+
+    with Image.open(io.BytesIO(sample_render(width, height))) as frame:
+        srgb = np.asarray(frame.convert("RGB"), dtype=np.float32) / 255.0
+    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4) * 2.5
+    channels = {name: np.ascontiguousarray(linear[..., i], dtype=np.float16) for i, name in enumerate("RGB")}
+    channels["A"] = np.ones((height, width), np.float16)
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    buffer = io.BytesIO()
+    with OpenEXR.File(header, channels) as exr:
+        exr.write(buffer)
+    return buffer.getvalue()
+
+
+def sample_heic() -> bytes:
+    """A phone's site photo: HEIC, held upright (EXIF orientation 6 on landscape pixels)."""
+    import pillow_heif
+
+    image = Image.new("RGB", (1600, 1200), (120, 160, 200))
+    ImageDraw.Draw(image).rectangle([200, 300, 1400, 900], fill=(150, 90, 40))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    pillow_heif.from_pillow(image).save(buffer, quality=80, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
 def samples() -> dict[str, bytes]:
     render = sample_render()
     return {
         f"{GOOD_IMODEL}/render.png": render,
         f"{PHOTO_IMODEL}/site-photo.jpg": sample_photo(),
+        f"{EXR_IMODEL}/beauty.0001.exr": sample_exr(),
+        f"{HEIC_IMODEL}/IMG_0042.HEIC": sample_heic(),
         f"{GOOD_IMODEL}/broken.png": render[: len(render) // 3],  # a render cut off mid-write
         f"{FORBIDDEN_IMODEL}/render.png": render,
         "renders/render.png": render,  # not inside an iModel folder
@@ -102,7 +138,7 @@ def _show_results(blobs: BlobServiceClient, settings: Settings, api_url: str, wo
     out = workdir / "thumbnails"
     out.mkdir(parents=True, exist_ok=True)
     print("\nUploaded thumbnails (fetched back from the emulator):")
-    for imodel_id in (GOOD_IMODEL, PHOTO_IMODEL):
+    for imodel_id in (GOOD_IMODEL, PHOTO_IMODEL, EXR_IMODEL, HEIC_IMODEL):
         response = requests.get(f"{api_url}/imodels/{imodel_id}/thumbnail", timeout=10)
         if response.status_code == 200:
             path = out / f"{imodel_id}.png"

@@ -37,7 +37,8 @@ DEFAULTS: dict[str, str | None] = {
     "THUMBNAIL_MAX_HEIGHT": "500",
     "MAX_BLOB_BYTES": str(256 * 1024 * 1024),
     "MAX_IMAGE_PIXELS": "140000000",
-    "ALLOW_TIFF": "false",
+    "ALLOW_TIFF": "true",
+    "HDR_EXPOSURE_STOPS": "auto",
     "IMAGE_MEMORY_BUDGET_MB": "1024",
     "IMAGE_ISOLATION": "true",
     "IMAGE_TIMEOUT_SECONDS": "20",
@@ -147,6 +148,7 @@ def load_image_limits(env: Mapping[str, str] | None = None) -> ImageLimits:
         max_pixels=reader.integer("MAX_IMAGE_PIXELS", minimum=1),
         allow_tiff=reader.boolean("ALLOW_TIFF"),
         memory_budget_bytes=reader.integer("IMAGE_MEMORY_BUDGET_MB", minimum=64) * 1024 * 1024,
+        hdr_exposure_stops=reader.stops("HDR_EXPOSURE_STOPS"),
     )
 
 
@@ -205,6 +207,19 @@ class _Reader:
             raise SettingsError(name, f"must be a number, got {value!r}") from None
         if not number > 0:
             raise SettingsError(name, f"must be greater than 0, got {value!r}")
+        return number
+
+    def stops(self, name: str) -> float | None:
+        """``auto`` (None) or an exposure in stops between -20 and +20."""
+        value = self.required(name)
+        if value.lower() == "auto":
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            raise SettingsError(name, f"must be auto or a number of stops, got {value!r}") from None
+        if not -20.0 <= number <= 20.0:
+            raise SettingsError(name, f"must be auto or between -20 and 20 stops, got {value!r}")
         return number
 
     def boolean(self, name: str) -> bool:

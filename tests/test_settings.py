@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import DEFAULTS, Secret, SettingsError, load_settings
+from shared.settings import DEFAULTS, Secret, SettingsError, load_image_limits, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {
@@ -48,6 +48,8 @@ def test_a_missing_required_setting_is_named(missing):
         ("THUMBNAIL_MAX_HEIGHT", "0"),
         ("MAX_BLOB_BYTES", "-5"),
         ("ALLOW_TIFF", "maybe"),
+        ("HDR_EXPOSURE_STOPS", "bright"),
+        ("HDR_EXPOSURE_STOPS", "30"),
         ("THUMBNAILS_CONTAINER", "Bad_Name"),
         ("RETRY_BUDGET_SECONDS", "0"),
         ("ITWIN_API_URL", "api.bentley.com"),
@@ -134,3 +136,10 @@ def test_every_error_code_is_in_the_readme_troubleshooting_table():
 def test_max_delivery_attempts_matches_the_hosts_poison_threshold():
     host = json.loads((ROOT / "host.json").read_text())
     assert int(DEFAULTS["MAX_DELIVERY_ATTEMPTS"]) == host["extensions"]["blobs"]["poisonBlobThreshold"]
+
+
+def test_hdr_exposure_is_auto_unless_a_number_of_stops_is_set():
+    assert load_image_limits({}).hdr_exposure_stops is None
+    assert load_image_limits({"HDR_EXPOSURE_STOPS": "AUTO"}).hdr_exposure_stops is None
+    assert load_image_limits({"HDR_EXPOSURE_STOPS": "-1.5"}).hdr_exposure_stops == -1.5
+    assert load_image_limits({}).allow_tiff is True

@@ -92,7 +92,9 @@ CODES: dict[ErrorCode, CodeInfo] = {
         Stage.READ, _T, "The upload is not committed yet; it is processed once the writer commits it."
     ),
     ErrorCode.UNSUPPORTED_IMAGE_FORMAT: CodeInfo(
-        Stage.IMAGE, _P, "Drop PNG, JPEG, WebP, GIF or BMP (TIFF only with ALLOW_TIFF=true)."
+        Stage.IMAGE,
+        _P,
+        "Drop PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF, HEIC, OpenEXR or TGA 2.0 (TIFF unless ALLOW_TIFF=false).",
     ),
     ErrorCode.IMAGE_TOO_MANY_PIXELS: CodeInfo(
         Stage.IMAGE, _P, "The image has more pixels than MAX_IMAGE_PIXELS; render smaller or raise the setting."

@@ -9,7 +9,10 @@ Modules: ``formats`` (allowlist, sniffing), ``headers`` (raw canvas sizes), ``pr
 ``geometry`` (fit, draft, reduction), ``orientation``, ``modes``, ``icc``, ``resize``, ``encode``,
 ``admission`` (memory budget), ``structure`` (block-count bounds walked before decoding),
 ``decoder_memory`` (what each decoder holds beyond the bitmap), ``normalize``, ``models`` (results
-and ``describe``), ``limits`` (``ImageLimits``, owned here; ``shared.settings`` fills it in).
+and ``describe``), ``limits`` (``ImageLimits``, owned here; ``shared.settings`` fills it in), ``decoders``
+(TIFF under our cap, HEIC/AVIF, TGA 2.0, OpenEXR), ``hdr`` and ``tonemap`` (EXR and float TIFF:
+linear-light resampling, exposure, ACES filmic, sRGB; numpy is imported only there, when such a
+file is decoded).
 
 Pure: imports :mod:`shared.core` and Pillow, never the Azure SDK, ``requests``, the settings module
 or anything else above it.

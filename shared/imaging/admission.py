@@ -65,6 +65,10 @@ def estimate_decode_bytes(info: ImageInfo) -> int:
     With ``decode_scale`` and ``reduce_factor`` at 1 (an ``ImageInfo`` not made by ``probe``) this
     is the full-size, worst-case figure.  The benchmark prints it next to the measured peak.
     """
+    if info.hdr:  # EXR and float TIFF take the linear-light path
+        from shared.imaging.hdr import estimate_hdr_bytes
+
+        return estimate_hdr_bytes(info, FIXED_OVERHEAD_BYTES)
     width, height = scaled_size((info.width, info.height), info.decode_scale)
     decoded = width * height * bytes_per_pixel(info.mode)
     fx, fy = info.reduce_factors or (info.reduce_factor, info.reduce_factor)

@@ -21,16 +21,21 @@ from PIL import (
     ImageFile,
     JpegImagePlugin,
     PngImagePlugin,
-    TiffImagePlugin,
     WebPImagePlugin,
 )
 
 from shared.core.errors import ErrorCode
+from shared.imaging.decoders.exr import MAGIC as EXR_MAGIC
+from shared.imaging.decoders.exr import ExrImageFile
+from shared.imaging.decoders.heif import avif_available, avif_decoder, heif_decoder
+from shared.imaging.decoders.tga import is_tga2, tga_decoder
+from shared.imaging.decoders.tiff import CappedTiffImageFile
 from shared.imaging.failures import image_error
 from shared.imaging.limits import ImageLimits
 
-#: Decoders allowed by default, in the spelling Pillow uses for ``Image.format``.
-DEFAULT_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
+#: Decoders allowed by default, in the spelling Pillow uses for ``Image.format`` (TIFF as well
+#: unless ``ALLOW_TIFF=false``).
+DEFAULT_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "AVIF", "HEIF", "OPENEXR", "TGA")
 
 _DECODERS: dict[str, type[ImageFile.ImageFile]] = {
     "PNG": PngImagePlugin.PngImageFile,
@@ -38,7 +43,15 @@ _DECODERS: dict[str, type[ImageFile.ImageFile]] = {
     "WEBP": WebPImagePlugin.WebPImageFile,
     "GIF": GifImagePlugin.GifImageFile,
     "BMP": BmpImagePlugin.BmpImageFile,
-    "TIFF": TiffImagePlugin.TiffImageFile,
+    "TIFF": CappedTiffImageFile,
+    "OPENEXR": ExrImageFile,
+}
+
+#: Decoders imported on first use (a plugin library that most drops never need).
+_LAZY_DECODERS: dict[str, Callable[[], type[ImageFile.ImageFile]]] = {
+    "HEIF": heif_decoder,
+    "AVIF": avif_decoder,
+    "TGA": tga_decoder,
 }
 
 #: DIB header sizes Pillow's BMP decoder understands; checking them keeps text that happens to
@@ -49,21 +62,24 @@ _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"}
 
 
 def allowed_formats(limits: ImageLimits) -> tuple[str, ...]:
-    """The formats this configuration decodes: the defaults, plus TIFF when ``allow_tiff``."""
+    """The formats this configuration decodes: the defaults, plus TIFF unless ``allow_tiff`` is off."""
     return (*DEFAULT_FORMATS, "TIFF") if limits.allow_tiff else DEFAULT_FORMATS
 
 
 def decoder_for(fmt: str | None, limits: ImageLimits, size: int) -> type[ImageFile.ImageFile]:
     """The one decoder class for a sniffed format, or UNSUPPORTED_IMAGE_FORMAT naming what it was."""
-    if fmt is not None and fmt in allowed_formats(limits):
-        return _DECODERS[fmt]
-    allowed = ", ".join(allowed_formats(limits))
-    if fmt == "TIFF":
-        message = "TIFF images are not accepted (set ALLOW_TIFF=true to accept them)"
+    allowed = allowed_formats(limits)
+    if fmt is not None and fmt in allowed and (fmt != "AVIF" or avif_available()):
+        return _LAZY_DECODERS[fmt]() if fmt in _LAZY_DECODERS else _DECODERS[fmt]
+    accepted = ", ".join(allowed)
+    if fmt == "AVIF":
+        message = "AVIF is not readable by this build (Pillow without libavif); drop PNG or JPEG instead"
+    elif fmt == "TIFF":
+        message = "TIFF images are not accepted here (ALLOW_TIFF=false turned them off)"
     elif fmt is None:
-        message = f"the bytes are not an image format this app knows; accepted: {allowed}"
+        message = f"the bytes are not an image format this app knows; accepted: {accepted}"
     else:
-        message = f"{fmt} is not an accepted image format; accepted: {allowed}"
+        message = f"{fmt} is not an accepted image format; accepted: {accepted}"
     raise image_error(ErrorCode.UNSUPPORTED_IMAGE_FORMAT, message, format=fmt or "unknown", bytes=size)
 
 
@@ -131,8 +147,9 @@ _SIGNATURES: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
     ("HEIF", lambda d: _iso_brand(d) in _HEIF_BRANDS),
     ("JPEG2000", lambda d: d.startswith((b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51"))),
     ("JPEGXL", lambda d: d.startswith((b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n"))),
+    ("TGA", is_tga2),
     ("ICO", _is_ico),
-    ("OPENEXR", lambda d: d.startswith(b"\x76\x2f\x31\x01")),
+    ("OPENEXR", lambda d: d.startswith(EXR_MAGIC)),
     ("HDR", lambda d: d.startswith((b"#?RADIANCE", b"#?RGBE"))),
     ("QOI", lambda d: d.startswith(b"qoif")),
     ("DDS", lambda d: d.startswith(b"DDS ")),

@@ -18,5 +18,8 @@ class ImageLimits:
     max_output_bytes: int = API_MAX_THUMBNAIL_BYTES
     max_input_bytes: int = 256 * 1024 * 1024
     max_pixels: int = 140_000_000
-    allow_tiff: bool = False
+    allow_tiff: bool = True
     memory_budget_bytes: int = 1024 * 1024 * 1024
+    #: Exposure for tone-mapping HDR renders (EXR, float TIFF), in stops; ``None``: automatic,
+    #: from the image's log-average luminance (see ``shared.imaging.tonemap``).
+    hdr_exposure_stops: float | None = None

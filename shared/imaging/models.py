@@ -26,6 +26,10 @@ class ImageInfo:
     WebP decoder's canvas copies, an RLE BMP's buffers, PNG row buffers).  They only feed
     :func:`shared.imaging.estimate_decode_bytes`; the defaults mean "full size", the conservative
     answer for an ``ImageInfo`` built by hand.
+
+    ``bit_depth`` is bits per stored sample (16 for a 16-bit TIFF, 10 for most iPhone HEICs, 16 or 32
+    for EXR half or float); ``hdr`` marks scene-linear float data that is tone-mapped (EXR, float
+    TIFF; see :mod:`shared.imaging.hdr`).
     """
 
     format: str
@@ -40,6 +44,8 @@ class ImageInfo:
     reduce_factors: tuple[int, int] | None = None
     decoder_bytes: int = 0
     target: tuple[int, int] | None = None
+    bit_depth: int = 8
+    hdr: bool = False
 
     @property
     def pixels(self) -> int:
@@ -55,6 +61,8 @@ class ImageInfo:
             "frames": self.frames,
             "bytes": self.byte_size,
             "orientation": self.orientation,
+            "bitDepth": self.bit_depth,
+            "hdr": self.hdr,
         }
 
 
@@ -99,8 +107,9 @@ def describe(thumb: Thumbnail) -> str:
     turned = f", EXIF orientation {src.orientation}" if src.orientation != 1 else ""
     frames = f", {src.frames} frames (first used)" if src.frames > 1 else ""
     steps = f" [{', '.join(thumb.steps)}]" if thumb.steps else ""
+    depth = f", {src.bit_depth}-bit" + (" HDR (tone-mapped)" if src.hdr else "")
     return (
-        f"in:  {src.format} {src.width}x{src.height} {src.mode}, {src.byte_size:,} bytes{turned}{frames}\n"
+        f"in:  {src.format} {src.width}x{src.height} {src.mode}{depth}, {src.byte_size:,} bytes{turned}{frames}\n"
         f"out: PNG {thumb.width}x{thumb.height} {thumb.mode}, {len(thumb.data):,} bytes, "
         f"{thumb.seconds:.3f} s{steps}"
     )

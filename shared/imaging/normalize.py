@@ -47,7 +47,10 @@ def normalize(data: bytes, limits: ImageLimits, info: ImageInfo | None = None) -
     started = time.perf_counter()
     try:
         with _opened(data, limits, info) as (image, probed):
-            picture, source, steps = _render(image, probed, (limits.max_width, limits.max_height))
+            if probed.hdr:
+                picture, source, steps = _render_hdr(image, probed, limits)
+            else:
+                picture, source, steps = _render(image, probed, (limits.max_width, limits.max_height))
         encoded, final, notes = encode_png(picture, limits.max_output_bytes, source)
     except MemoryError as exc:
         raise out_of_memory("decoding", len(data), info) from exc
@@ -95,6 +98,19 @@ def _render(image: ImageFile.ImageFile, info: ImageInfo, box: Size) -> tuple[Ima
     picture = _finish(picture, image.info.get("icc_profile"), info.orientation, steps)
     if picture is image:  # nothing to change; the source is closed when the caller's block ends
         picture = image.copy()
+    picture.info = {}
+    return picture, info, steps
+
+
+def _render_hdr(
+    image: ImageFile.ImageFile, info: ImageInfo, limits: ImageLimits
+) -> tuple[Image.Image, ImageInfo, list[str]]:
+    """EXR and float TIFF: shrunk in linear light, then tone-mapped (see ``shared.imaging.hdr``)."""
+    from shared.imaging.hdr import render_hdr
+
+    box = (limits.max_width, limits.max_height)
+    picture, steps = render_hdr(image, info, box, limits.hdr_exposure_stops, _decode)
+    picture = drop_opaque_alpha(picture)
     picture.info = {}
     return picture, info, steps
 

@@ -17,6 +17,7 @@ from PIL import Image, ImageFile, PngImagePlugin
 
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging.decoder_memory import decoder_bytes
+from shared.imaging.decoders import extra_decoder_bytes, sample_facts
 from shared.imaging.failures import image_error
 from shared.imaging.formats import allowed_formats, decoder_for, sniff
 from shared.imaging.geometry import (
@@ -153,21 +154,17 @@ def _header_facts(fmt: str | None, data: bytes, limits: ImageLimits) -> dict[str
 
 
 def check_pixel_cap(known: dict[str, Any], limits: ImageLimits) -> None:
-    """IMAGE_TOO_MANY_PIXELS above our cap, or where Pillow's decoder would run its own check.
+    """IMAGE_TOO_MANY_PIXELS above our cap.
 
     ``known`` holds the header's ``format``, ``width`` and ``height`` (and whatever else belongs in
-    the error's details).  Pillow's TIFF decoder applies Pillow's process-wide
-    ``Image.MAX_IMAGE_PIXELS`` (89.5 MP unless the process raised it) while decoding.  Refusing
-    such a TIFF here is how Pillow's DecompressionBombWarning becomes this error instead of a
-    warning, without touching Pillow's global.  (GIF's equivalent is checked from the raw header,
-    see ``_check_raw_canvas``.)
+    the error's details).  This is the one size limit for every decoder: TIFF is decoded by
+    ``decoders.tiff.CappedTiffImageFile``, which skips Pillow's process-wide
+    ``Image.MAX_IMAGE_PIXELS`` check, so that check neither refuses nor warns about a TIFF our cap
+    allows.  (GIF's equivalent is checked from the raw header, see ``_check_raw_canvas``.)
     """
     pixels = known["width"] * known["height"]
     if pixels > limits.max_pixels:
         raise _too_many_pixels(known, limits.max_pixels, "MAX_IMAGE_PIXELS")
-    if known["format"] == "TIFF" and pillow_would_object(pixels):
-        threshold = Image.MAX_IMAGE_PIXELS or 0
-        raise _too_many_pixels(known, threshold, "Pillow's TIFF decoder limit (PIL.Image.MAX_IMAGE_PIXELS)")
 
 
 def _check_raw_canvas(fmt: str, data: bytes, limits: ImageLimits) -> None:
@@ -241,7 +238,9 @@ def _describe(
         reduce_factor=reduce_factor(decoded, fit),
         reduce_factors=reduce_factors(decoded, fit),
         target=fit,
-        decoder_bytes=decoder_bytes(image, fmt, data, jpeg, limits.memory_budget_bytes),
+        decoder_bytes=decoder_bytes(image, fmt, data, jpeg, limits.memory_budget_bytes)
+        + extra_decoder_bytes(image, fmt),
+        **sample_facts(image, fmt),
     )
 
 

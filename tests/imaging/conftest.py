@@ -9,7 +9,7 @@ from shared.settings import ImageLimits
 
 @pytest.fixture
 def limits() -> ImageLimits:
-    """The production defaults: 800x500 box, 5 MiB output, 140 MP cap, no TIFF."""
+    """The production defaults: 800x500 box, 5 MiB output, 140 MP cap, TIFF on, auto HDR exposure."""
     return ImageLimits()
 
 

@@ -54,8 +54,6 @@ def refused_files() -> list[tuple[str, bytes]]:
         ("EPS", encode(tiny, "EPS")),
         ("PDF", encode(tiny, "PDF")),
         ("PSD", psd_rgb()),
-        ("TIFF", encode(tiny, "TIFF")),
-        ("AVIF", encode(tiny, "AVIF")),
         ("JPEG2000", encode(tiny, "JPEG2000")),
         ("ICO", encode(tiny, "ICO")),
         ("QOI", encode(tiny, "QOI")),
@@ -89,8 +87,9 @@ def test_psd_is_refused_although_pillow_could_open_it(limits):
         b"BM this is text that starts like a bitmap",
         b"hello, world",
         b"\x00" * 64,
-        # Targa has no magic bytes: Pillow's Image.open would accept this, we do not.
-        encode(Image.new("RGB", (8, 8)), "TGA"),
+        # Targa has no magic bytes: without the TGA 2.0 footer (the last 26 bytes: two offsets and
+        # TRUEVISION-XFILE) Pillow's Image.open would accept this, we do not.
+        encode(Image.new("RGB", (8, 8)), "TGA")[:-26],
     ],
     ids=["random", "bm-text", "text", "zeros", "tga"],
 )
@@ -101,19 +100,21 @@ def test_unknown_bytes_are_unsupported(limits, data):
     assert caught.value.details["format"] == "unknown"
 
 
-def test_tiff_needs_allow_tiff(limits, tiff_limits):
+def test_tiff_is_on_by_default_and_allow_tiff_false_turns_it_off(limits):
     data = encode(Image.new("RGB", (20, 10), (0, 128, 0)), "TIFF")
+    assert probe(data, limits).format == "TIFF"
+    assert normalize(data, limits).width == 20
     with pytest.raises(ThumbnailError) as caught:
-        probe(data, limits)
+        probe(data, ImageLimits(allow_tiff=False))
     assert caught.value.code is ErrorCode.UNSUPPORTED_IMAGE_FORMAT
     assert "ALLOW_TIFF" in caught.value.message
-    assert probe(data, tiff_limits).format == "TIFF"
-    assert normalize(data, tiff_limits).width == 20
 
 
 def test_allowlist_is_exactly_the_issue_list():
-    assert allowed_formats(ImageLimits()) == ("PNG", "JPEG", "WEBP", "GIF", "BMP")
-    assert allowed_formats(ImageLimits(allow_tiff=True))[-1] == "TIFF"
+    assert allowed_formats(ImageLimits()) == (
+        "PNG", "JPEG", "WEBP", "GIF", "BMP", "AVIF", "HEIF", "OPENEXR", "TGA", "TIFF"
+    )  # fmt: skip
+    assert "TIFF" not in allowed_formats(ImageLimits(allow_tiff=False))
 
 
 def test_sniff_does_not_mistake_text_for_bmp():

@@ -107,18 +107,26 @@ def test_pillows_process_wide_limit_is_neither_used_nor_changed_for_png(limits, 
     assert Image.MAX_IMAGE_PIXELS == 1000
 
 
-def test_decompression_bomb_warning_becomes_the_error_for_tiff(tiff_limits, monkeypatch):
-    # Pillow's TIFF decoder checks Pillow's global limit while decoding; that would only be a
-    # warning between 1x and 2x the limit.  We refuse it as IMAGE_TOO_MANY_PIXELS instead.
+def test_pillows_global_bomb_limit_does_not_refuse_a_tiff_our_cap_allows(limits, monkeypatch):
+    # Pillow's TIFF decoder checks Pillow's process-wide limit while decoding (a warning between
+    # 1x and 2x of it, DecompressionBombError above).  Our MAX_IMAGE_PIXELS is the one that holds:
+    # with Pillow's limit at 10,000 pixels, 15,000- and 30,000-pixel TIFFs are still thumbnails,
+    # nothing warns, and Pillow's global is left as it was.
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
-    data = encode(Image.new("RGB", (150, 100), BLUE), "TIFF")  # 15,000 px: Pillow would only warn
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with pytest.raises(ThumbnailError) as caught:
-            normalize(data, tiff_limits)
+        for size in ((150, 100), (300, 100)):
+            thumb = normalize(encode(Image.new("RGB", size, BLUE), "TIFF"), limits)
+            assert (thumb.width, thumb.height) == size
+    assert Image.MAX_IMAGE_PIXELS == 10_000
+
+
+def test_our_cap_still_refuses_a_tiff(limits):
+    data = encode(Image.new("L", (200, 100)), "TIFF")
+    with pytest.raises(ThumbnailError) as caught:
+        probe(data, ImageLimits(max_pixels=19_999))
     assert caught.value.code is ErrorCode.IMAGE_TOO_MANY_PIXELS
     assert caught.value.details["format"] == "TIFF"
-    assert Image.MAX_IMAGE_PIXELS == 10_000
 
 
 def test_decompression_bomb_warning_becomes_the_error_for_an_outgrown_gif(limits, monkeypatch):
@@ -179,6 +187,8 @@ def test_image_info_as_dict_is_json_for_the_dead_letter_payload(limits):
         "frames": 1,
         "bytes": info.byte_size,
         "orientation": 1,
+        "bitDepth": 8,
+        "hdr": False,
     }
     assert info.byte_size > 0
 

@@ -2,7 +2,8 @@
 ``ThumbnailError`` with a stable code, never another exception (and never ``InternalError``, which
 means a surprise).
 
-Generated: format (PNG, JPEG, WebP, GIF, BMP, TIFF), mode (1, L, P, LA, RGB, RGBA, I;16, CMYK),
+Generated: format (PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF, TGA; HEIC and OpenEXR, which Pillow does
+not write, have their own property tests in test_render_formats.py), mode (1, L, P, LA, RGB, RGBA, I;16, CMYK),
 size (including 1xN and Nx1 rows), alpha or a transparent colour, an ICC profile that is garbage or
 one corrupted byte away from sRGB, an EXIF orientation anywhere in 0..65535, and truncation.
 Seeded (``derandomize``), so a failure in CI is the same failure locally.
@@ -28,7 +29,7 @@ from tests.imaging.contract import assert_meets_the_contract
 from tests.imaging.factories import srgb_profile
 
 LIMITS = ImageLimits(allow_tiff=True)
-FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "TGA")
 MODES = ("1", "L", "P", "LA", "RGB", "RGBA", "I;16", "CMYK")
 _BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 2, "RGB": 3, "RGBA": 4, "I;16": 2, "CMYK": 4}
 _TAKES_EXIF = frozenset({"PNG", "JPEG", "WEBP", "TIFF"})

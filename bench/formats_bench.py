@@ -1,0 +1,218 @@
+"""Benchmark rows for render-farm and phone formats: our normalize against the decode-only floor.
+
+    python -m bench.formats_bench              # 8K EXR, 8K 16-bit TIFF, 12 MP HEIC, 8K AVIF; 3 runs
+    python -m bench.formats_bench --runs 1 --only exr-8k-half-rgba-zip
+
+Like ``bench.normalize_bench``, every measurement runs in a fresh Python process: the input is read,
+the peak-RSS mark is reset, the one call is timed, and the child reports its time and the memory
+the call added on top of what the process held before (interpreter and input bytes), which is
+what ``estimate_decode_bytes`` predicts.  The methods, interleaved run by run so machine noise hits
+them alike:
+
+- ``ours``: ``shared.imaging.normalize`` in process (the sandbox adds its own, separately measured
+  overhead, see issue 10's benchmark).
+- ``decode``: decode the full frame with the same library and nothing else: the floor for any
+  approach that reads every pixel (``OpenEXR.File`` for EXR, pillow-heif's decoder for HEIC,
+  Pillow for TIFF and AVIF).
+- ``vips``: libvips' ``thumbnail`` to 800x500 and a PNG, where pyvips is installed and its libvips
+  reads the format (pyvips-binary has no OpenEXR loader and no HEVC decoder): ``n/a`` otherwise.
+
+Targets: ours within 1.5x of the floor, and the memory added within the estimate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.corpus import K8, Item, ensure, render_scene
+from bench.formats_corpus import heic_bytes, scene_avif, scene_exr, tiff16_scene
+from shared.imaging import estimate_decode_bytes, probe
+from shared.settings import ImageLimits
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "bench" / "out"
+MB = 1_000_000
+METHODS = ("ours", "decode", "vips")
+TWELVE_MP = (4032, 3024)  # an iPhone's 12 MP frame
+
+ITEMS: tuple[Item, ...] = (
+    Item("exr-8k-half-rgba-zip", "8K half-float RGBA EXR, ZIP", "exr", lambda: scene_exr(K8)),
+    Item("tiff-8k-gray16-deflate", "8K 16-bit TIFF, Deflate", "tif", lambda: tiff16_scene(K8)),
+    Item("heic-12mp", "12 MP HEIC q85", "heic", lambda: heic_bytes(render_scene(TWELVE_MP))),
+    Item("avif-8k", "8K AVIF q80", "avif", scene_avif),
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    seconds: float
+    added_bytes: int
+
+
+# -- the child ---------------------------------------------------------------------------------------
+
+
+def child(method: str, path: str) -> None:
+    data = Path(path).read_bytes()
+    run = {"ours": _ours, "decode": _decode, "vips": _vips}[method]
+    prepare = _prepare(method, data)
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak-RSS mark (Linux 4.0+)
+    before = _status_bytes("VmRSS")
+    started = time.perf_counter()
+    ok = run(data, prepare)
+    seconds = time.perf_counter() - started
+    added = max(0, _status_bytes("VmHWM") - before)
+    print(json.dumps({"seconds": seconds if ok else None, "added": added}))
+
+
+def _prepare(method: str, data: bytes) -> object:
+    """Imports done before the clock starts (a worker imports its libraries once)."""
+    if method == "vips":
+        try:
+            import pyvips
+        except ImportError:
+            return None
+        return pyvips
+    import numpy  # noqa: F401
+    import OpenEXR  # noqa: F401
+    import pillow_heif  # noqa: F401
+
+    from shared.imaging import normalize  # noqa: F401
+
+    return None
+
+
+def _ours(data: bytes, _prepared: object) -> bool:
+    from shared.imaging import normalize
+
+    normalize(data, ImageLimits())
+    return True
+
+
+def _decode(data: bytes, _prepared: object) -> bool:
+    if data.startswith(b"\x76\x2f\x31\x01"):
+        import OpenEXR
+
+        with OpenEXR.File(io.BytesIO(data), separate_channels=True) as exr:
+            exr.channels()
+        return True
+    if data[4:12] in (b"ftypheic", b"ftypmif1"):
+        from shared.imaging.decoders.heif import heif_decoder
+
+        heif_decoder()(io.BytesIO(data)).load()
+        return True
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        Image.MAX_IMAGE_PIXELS = None  # the floor: the decode alone, not Pillow's bomb check
+        Image.open(io.BytesIO(data)).load()
+    return True
+
+
+def _vips(data: bytes, pyvips: object) -> bool:
+    if pyvips is None:
+        return False
+    try:
+        thumb = pyvips.Image.thumbnail_buffer(data, 800, height=500)  # type: ignore[attr-defined]
+        thumb.pngsave_buffer(compression=1)
+    except Exception:
+        return False
+    return True
+
+
+def _status_bytes(field: str) -> int:
+    match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    return int(match[1]) * 1024 if match else 0
+
+
+# -- the parent --------------------------------------------------------------------------------------
+
+
+def measure(method: str, path: Path) -> Sample | None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.formats_bench", "--child", method, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    return None if values["seconds"] is None else Sample(values["seconds"], values["added"])
+
+
+def median(samples: list[Sample], pick: Callable[[Sample], float]) -> float:
+    return float(statistics.median(pick(sample) for sample in samples))
+
+
+HEADER = (
+    "| input | file MB | estimate MB | ours s | decode-only s | ours / floor | ours added MB "
+    "| added / estimate | decode added MB | libvips s |"
+)
+RULE = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+
+
+def row(item: Item, out: Path, runs: int) -> str:
+    path = ensure(item, out / "corpus", log=lambda line: print(line, file=sys.stderr))
+    data = path.read_bytes()
+    info = probe(data, ImageLimits())
+    estimate = estimate_decode_bytes(info)
+    samples: dict[str, list[Sample]] = {method: [] for method in METHODS}
+    for run in range(runs):
+        print(f"  {item.name}: run {run + 1}/{runs}", file=sys.stderr)
+        for method in METHODS:
+            sample = measure(method, path)
+            if sample is not None:
+                samples[method].append(sample)
+    ours_s = median(samples["ours"], lambda s: s.seconds)
+    floor_s = median(samples["decode"], lambda s: s.seconds)
+    added = median(samples["ours"], lambda s: s.added_bytes)
+    vips = f"{median(samples['vips'], lambda s: s.seconds):.3f}" if samples["vips"] else "n/a"
+    depth = f"{info.bit_depth}-bit" + (" HDR" if info.hdr else "")
+    return (
+        f"| {item.description} ({info.width}x{info.height} {info.mode} {depth}) | {len(data) / MB:.1f} "
+        f"| {estimate / MB:.0f} | {ours_s:.3f} | {floor_s:.3f} | {ours_s / floor_s:.2f}x | {added / MB:.0f} "
+        f"| {added / estimate:.2f} | {median(samples['decode'], lambda s: s.added_bytes) / MB:.0f} | {vips} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="runs per input and method (default 3)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="names: " + ", ".join(i.name for i in ITEMS))
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="cache directory (default bench/out)")
+    parser.add_argument("--child", nargs=2, metavar=("METHOD", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(*args.child)
+        return 0
+    items = [item for item in ITEMS if not args.only or item.name in args.only]
+    rows = [row(item, args.out, args.runs) for item in items]
+    from PIL import __version__ as pillow
+
+    print(
+        f"\nPython {sys.version.split()[0]}, Pillow {pillow}; median of {args.runs} run(s), each in a fresh process\n"
+    )
+    print(HEADER)
+    print(RULE)
+    for line in rows:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

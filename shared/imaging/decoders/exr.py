@@ -1,0 +1,230 @@
+"""OpenEXR renders: the header read here in pure Python, the pixels by the official bindings.
+
+The header is parsed by this module, not by the ``OpenEXR`` bindings, so that every refusal
+(pixel cap, deep data, no colour channels) happens from a few hundred bytes, before the library
+allocates anything for a data window that a hostile file declares as 2^31 x 2^31.  Only then are
+the pixels decoded, by ``OpenEXR.File`` (the Academy Software Foundation's own reader: every
+compression the format defines, scanline and tiled, half, float and uint channels), into numpy
+arrays; numpy and the bindings are imported only here, when an EXR is actually decoded.
+
+The *beauty layer* (the picture a thumbnail shows) is chosen by ``beauty_channels``:
+
+1. unprefixed ``R``, ``G``, ``B`` (and ``A`` if present): the usual single-layer render;
+2. otherwise unprefixed ``Y`` (and ``A``): a luminance-only image, shown grey;
+3. otherwise the layer ``P`` that has ``P.R``, ``P.G``, ``P.B``, preferring a layer whose last name
+   part is ``beauty``, ``combined``, ``rgba``, ``rgb`` or ``color`` (case-insensitive; Blender
+   writes ``ViewLayer.Combined.R``), then the shortest name, then alphabetical order; its
+   ``P.A`` is the alpha when present.
+
+Of a multi-part file the first part is used.  EXR colour is linear and, by the format's
+convention, premultiplied by alpha; ``shared.imaging.hdr`` resamples it as such.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from PIL import ImageFile
+
+from shared.core.errors import ErrorCode
+from shared.imaging.failures import image_error
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+MAGIC = b"\x76\x2f\x31\x01"
+
+#: Bytes per sample of each EXR pixel type (0 UINT, 1 HALF, 2 FLOAT) and its bit depth.
+_SAMPLE_BYTES = {0: 4, 1: 2, 2: 4}
+_TILED, _LONG_NAMES, _DEEP, _MULTIPART = 0x200, 0x400, 0x800, 0x1000
+
+#: Bounds on the header itself, so a flood of attributes or channels is refused while parsing.
+MAX_ATTRIBUTES = 1024
+MAX_CHANNELS = 1024
+MAX_PARTS = 64
+_PREFERRED_LAYERS = ("beauty", "combined", "rgba", "rgb", "color")
+
+
+@dataclass(frozen=True)
+class ExrChannel:
+    name: str
+    pixel_type: int
+    x_sampling: int
+    y_sampling: int
+
+
+@dataclass(frozen=True)
+class ExrHeader:
+    """What the first part's header says, plus the sample bytes of every part (all are decoded)."""
+
+    width: int
+    height: int
+    channels: tuple[ExrChannel, ...]
+    compression: int
+    tiled: bool
+    parts: int
+    decoded_bytes: int
+
+    def beauty(self) -> tuple[str, ...]:
+        return beauty_channels([channel.name for channel in self.channels])
+
+    @property
+    def bit_depth(self) -> int:
+        chosen = set(self.beauty())
+        return max(16 if c.pixel_type == 1 else 32 for c in self.channels if c.name in chosen)
+
+
+def beauty_channels(names: list[str]) -> tuple[str, ...]:
+    """The channels of the beauty layer, colour first then alpha (see the module's rule);
+    SyntaxError (a corrupt-image error upstream) if the file has no colour layer."""
+    present = set(names)
+    if {"R", "G", "B"} <= present:
+        return ("R", "G", "B", "A") if "A" in present else ("R", "G", "B")
+    if "Y" in present:
+        return ("Y", "A") if "A" in present else ("Y",)
+    layers = sorted(
+        {name.rsplit(".", 1)[0] for name in names if "." in name and name.rsplit(".", 1)[1] in ("R", "G", "B")},
+        key=lambda layer: (layer.rsplit(".", 1)[-1].lower() not in _PREFERRED_LAYERS, len(layer), layer),
+    )
+    for layer in layers:
+        if {f"{layer}.R", f"{layer}.G", f"{layer}.B"} <= present:
+            colour = (f"{layer}.R", f"{layer}.G", f"{layer}.B")
+            return (*colour, f"{layer}.A") if f"{layer}.A" in present else colour
+    raise SyntaxError(f"no colour layer (R,G,B, Y, or <layer>.R,G,B) among the channels {sorted(names)[:12]}")
+
+
+def parse_header(data: bytes) -> ExrHeader:
+    """The first part's size and channels, from the header bytes only; SyntaxError when damaged."""
+    if not data.startswith(MAGIC) or len(data) < 8:
+        raise SyntaxError("not an OpenEXR file")
+    flags = struct.unpack_from("<I", data, 4)[0]
+    if flags & _DEEP:
+        raise image_error(
+            ErrorCode.UNSUPPORTED_IMAGE_FORMAT,
+            "deep (non-image) OpenEXR data has no picture to show; export a flat render",
+            format="OPENEXR",
+            bytes=len(data),
+        )
+    pos = 8
+    headers: list[dict[str, tuple[str, bytes]]] = []
+    while True:
+        attributes, pos = _read_attributes(data, pos)
+        if not attributes:
+            break
+        headers.append(attributes)
+        if not flags & _MULTIPART or len(headers) >= MAX_PARTS:
+            break
+    if not headers:
+        raise SyntaxError("the OpenEXR header has no attributes")
+    sizes = [_part_geometry(part) for part in headers]
+    width, height, channels = sizes[0]
+    first = headers[0]
+    compression = first["compression"][1][0] if "compression" in first and first["compression"][1] else 0
+    decoded = sum(w * h * sum(_SAMPLE_BYTES.get(c.pixel_type, 4) for c in chans) for w, h, chans in sizes)
+    tiled = bool(flags & _TILED) or "tiles" in first
+    return ExrHeader(width, height, channels, compression, tiled, len(headers), decoded)
+
+
+def _read_attributes(data: bytes, pos: int) -> tuple[dict[str, tuple[str, bytes]], int]:
+    attributes: dict[str, tuple[str, bytes]] = {}
+    for _ in range(MAX_ATTRIBUTES):
+        name, pos = _cstring(data, pos)
+        if not name:
+            return attributes, pos
+        kind, pos = _cstring(data, pos)
+        if pos + 4 > len(data):
+            raise SyntaxError("the OpenEXR header is truncated")
+        (size,) = struct.unpack_from("<i", data, pos)
+        pos += 4
+        if size < 0 or pos + size > len(data):
+            raise SyntaxError(f"the OpenEXR attribute {name!r} claims {size} bytes past the end of the file")
+        attributes[name] = (kind, data[pos : pos + size])
+        pos += size
+    raise SyntaxError(f"the OpenEXR header has more than {MAX_ATTRIBUTES} attributes")
+
+
+def _cstring(data: bytes, pos: int) -> tuple[str, int]:
+    end = data.find(b"\x00", pos, pos + 256)
+    if end < 0:
+        raise SyntaxError("the OpenEXR header is truncated or has a name over 255 bytes")
+    return data[pos:end].decode("latin-1"), end + 1
+
+
+def _part_geometry(attributes: dict[str, tuple[str, bytes]]) -> tuple[int, int, tuple[ExrChannel, ...]]:
+    if "dataWindow" not in attributes or "channels" not in attributes:
+        raise SyntaxError("the OpenEXR header lacks dataWindow or channels")
+    window = attributes["dataWindow"][1]
+    if len(window) != 16:
+        raise SyntaxError("the OpenEXR dataWindow is not a box2i")
+    x_min, y_min, x_max, y_max = struct.unpack("<4i", window)
+    width, height = x_max - x_min + 1, y_max - y_min + 1
+    if width <= 0 or height <= 0:
+        raise SyntaxError(f"the OpenEXR dataWindow ({x_min},{y_min})-({x_max},{y_max}) is empty")
+    return width, height, _channels(attributes["channels"][1])
+
+
+def _channels(raw: bytes) -> tuple[ExrChannel, ...]:
+    channels: list[ExrChannel] = []
+    pos = 0
+    while pos < len(raw) and raw[pos] != 0:
+        if len(channels) >= MAX_CHANNELS:
+            raise SyntaxError(f"the OpenEXR file has more than {MAX_CHANNELS} channels")
+        name, pos = _cstring(raw, pos)
+        if pos + 16 > len(raw):
+            raise SyntaxError("the OpenEXR channel list is truncated")
+        pixel_type, _linear, x_sampling, y_sampling = struct.unpack_from("<iB3xii", raw, pos)
+        pos += 16
+        if pixel_type not in _SAMPLE_BYTES or x_sampling < 1 or y_sampling < 1:
+            raise SyntaxError(f"the OpenEXR channel {name!r} has an invalid type or sampling")
+        channels.append(ExrChannel(name, pixel_type, x_sampling, y_sampling))
+    if not channels:
+        raise SyntaxError("the OpenEXR file has no channels")
+    return tuple(channels)
+
+
+class ExrImageFile(ImageFile.ImageFile):
+    """An EXR as a Pillow image *header*: size and nominal mode for ``probe``; the pixels come
+    from ``linear_planes`` (never ``load``: they are not 8-bit, see ``shared.imaging.hdr``)."""
+
+    format = "OPENEXR"
+    format_description = "OpenEXR"
+    exr: ExrHeader
+
+    def _open(self) -> None:
+        assert self.fp is not None
+        self._data: bytes = self.fp.read()
+        self.exr = parse_header(self._data)
+        beauty = self.exr.beauty()
+        chosen = [c for c in self.exr.channels if c.name in beauty]
+        if any(c.x_sampling != 1 or c.y_sampling != 1 for c in chosen):
+            raise image_error(
+                ErrorCode.UNSUPPORTED_IMAGE_FORMAT,
+                "subsampled OpenEXR channels (luminance/chroma images) are not supported; export RGB",
+                format="OPENEXR",
+                width=self.exr.width,
+                height=self.exr.height,
+                bytes=len(self._data),
+            )
+        colour = "L" if len(beauty) <= 2 else "RGB"
+        self._mode = colour + ("A" if beauty[-1].endswith("A") else "")
+        self._size = (self.exr.width, self.exr.height)
+        self.tile = []
+
+    def load(self) -> Any:
+        raise NotImplementedError("EXR pixels are HDR floats: read them with linear_planes()")
+
+    def linear_planes(self) -> list[npt.NDArray[np.floating[Any]]]:
+        """The beauty layer's channels as 2-D arrays (float16, float32 or uint32, as stored), in
+        the order ``beauty_channels`` gives.  Every channel of the file is decoded by the library."""
+        import OpenEXR
+
+        with OpenEXR.File(io.BytesIO(self._data), separate_channels=True) as exr:
+            channels = exr.channels()
+            planes = [channels[name].pixels for name in self.exr.beauty()]
+        if any(plane.shape != (self.height, self.width) for plane in planes):
+            raise SyntaxError(f"the decoded channels are not {self.width}x{self.height}")
+        return planes

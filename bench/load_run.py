@@ -11,6 +11,7 @@ import argparse
 import io
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -22,8 +23,21 @@ from devkit.azurite import Azurite
 from devkit.emulator import Emulator, EmulatorConfig
 from devkit.local_env import create_containers, local_env
 from shared.delivery.pipeline import build_pipeline
+from shared.edges.storage import blob_service
 from shared.ops.drain import drain
 from shared.settings import load_settings
+
+
+class RequestCounter:
+    """Counts the pipeline's storage requests (the SDK calls ``raw_request_hook`` before each one)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def tick(self, request: object) -> None:
+        with self._lock:
+            self.count += 1
 
 
 def frame(index: int) -> bytes:
@@ -58,7 +72,8 @@ def main() -> int:
             incoming.upload_blob(name, frames[i % len(frames)])
         print(f"dropped {len(names)} blobs across {len(imodels)} iModels in {time.monotonic() - started:.1f} s")
 
-        pipeline = build_pipeline(settings)
+        counter = RequestCounter()
+        pipeline = build_pipeline(settings, blobs=blob_service(settings.storage, raw_request_hook=counter.tick))
         report = drain(pipeline, workers=args.workers)
         left = [blob.name for blob in incoming.list_blobs()]
         passes = 1
@@ -81,6 +96,7 @@ def main() -> int:
         print(f"processed: {archived - markers}, dead-lettered: {dead}, left in incoming: {len(left)}")
         accounted = archived - markers + dead
         print(f"accounted for: {accounted} of {len(names)}")
+        print(f"storage requests by the pipeline: {counter.count} ({counter.count / len(names):.2f} per blob)")
         return 0 if accounted == len(names) and not left else 1
 
 

@@ -133,7 +133,7 @@ def test_a_named_example_is_uploaded_and_archived_at_its_exact_name(pipeline, co
 
 def test_a_name_of_exactly_1024_characters_is_uploaded_and_archived(pipeline, containers, emulator):
     folder = new_imodel()
-    path = f"{folder}/" + "ä" * (MAX_NAME - len(folder) - 5) + ".png"
+    path = f"{folder}/" + "東" * (MAX_NAME - len(folder) - 5) + ".png"
     assert len(path) == MAX_NAME
     deliver_and_check(pipeline, containers, emulator, path, True)
 

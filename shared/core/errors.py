@@ -245,3 +245,12 @@ class ErrorSummary:
             hint=error.hint,
             details=error.details,
         )
+
+
+def markdown_table() -> str:
+    """The README's error table, generated from :data:`CODES` (a test keeps the README equal to it)."""
+    rows = ["| code | stage | kind | what to do |", "|---|---|---|---|"]
+    rows += [
+        f"| `{code.value}` | {info.stage.value} | {info.kind.value} | {info.hint} |" for code, info in CODES.items()
+    ]
+    return "\n".join(rows) + "\n"

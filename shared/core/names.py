@@ -1,7 +1,7 @@
 """User-supplied text in HTTP headers and blob metadata: percent-encoded on the way in, decoded on
 the way out.
 
-A blob name may hold any Unicode character (``Ansicht Süd – 東京.png``, ``emoji 🚀 render.png``,
+A blob name may hold any Unicode character (``Ansicht Süd \u2013 東京.png``, ``emoji 🚀 render.png``,
 ``a # b % c.png``), but a metadata value travels as an HTTP header, which carries ASCII only.  So no
 user string ever goes into a header raw: :func:`to_header` turns it into plain ASCII that
 :func:`from_header` turns back into exactly the same string (NFD stays NFD).

@@ -145,7 +145,7 @@ class Known:
     sent: bool = False  # the thumbnail is on the iModel: never dead-letter this version
 
 
-class _Failed(Exception):
+class _Failed(Exception):  # noqa: N818 - a step's failure, carried to the one place that settles it
     def __init__(self, error: ThumbnailError, known: Known) -> None:
         super().__init__(error.message)
         self.error = error
@@ -289,12 +289,12 @@ class _Delivery:
             if sent:
                 destination = self.p.archiver.archive(source, self.deadline, sent=Sent(thumbnail, decision.receipt))
             else:
-                assert decision.recorded is not None  # noqa: S101 - SUPERSEDED always names what won
+                assert decision.recorded is not None
                 destination = self.p.archiver.archive(
                     source, self.deadline, sent=None, superseded_by=decision.recorded.key.name
                 )
         if decision.what is Decided.SUPERSEDED:
-            assert decision.recorded is not None  # noqa: S101
+            assert decision.recorded is not None
             won = decision.recorded.key
             return self._end(
                 Status.SUPERSEDED,
@@ -326,13 +326,13 @@ class _Delivery:
             # A surprise is treated as transient: retried, and dead-lettered with its message once
             # the attempts run out, so even a bug never loses a blob or stops a drain.
             logger.exception("unexpected error handling %s", known.arrival.path)
-            error = ThumbnailError(
+            surprise = ThumbnailError(
                 ErrorCode.INTERNAL_ERROR,
                 f"{type(exc).__name__}: {str(exc)[:500]}",
                 stage=_STAGE_OF.get(name, Stage.STORAGE),
                 details={"exception": type(exc).__name__},
             )
-            raise _Failed(error, known) from exc
+            raise _Failed(surprise, known) from exc
 
     def _failed(self, error: ThumbnailError, known: Known) -> Outcome:
         final = None if known.sent else self._final_form(error, known.arrival)
@@ -409,7 +409,7 @@ class _Delivery:
                 return self.run()  # sent already: finish it (archive), never dead-letter it
         known = Known(arrival, imodel_id=_imodel_or_none(self.blob))
         attempts = arrival.attempt - 1
-        error = ThumbnailError(
+        exhausted = ThumbnailError(
             ErrorCode.RETRIES_EXHAUSTED,
             f"The Functions host gave up on this blob (poison queue) after {attempts} recorded attempts; "
             "its last error is in the function's logs.",
@@ -418,7 +418,7 @@ class _Delivery:
             destination = self.p.deadletterer.deadletter(
                 arrival,
                 None,
-                error,
+                exhausted,
                 self.deadline,
                 imodel_id=known.imodel_id,
                 image=None,
@@ -428,7 +428,7 @@ class _Delivery:
         except ThumbnailError as storage_error:
             return self._end(Status.RETRY, known, error=storage_error)
         status = Status.SKIPPED if destination is None else Status.DEADLETTERED
-        return self._end(status, known, error=error, destination=destination, attempts=attempts)
+        return self._end(status, known, error=exhausted, destination=destination, attempts=attempts)
 
     # -- the one place an Outcome is made ----------------------------------------------------------
 

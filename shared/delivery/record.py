@@ -46,7 +46,6 @@ from shared.edges import storage
 # must be shorter; settings check that the HTTP timeouts fit.
 from shared.settings import RECORD_LEASE_SECONDS
 
-
 #: How long to wait between tries while another delivery of the same iModel holds the record.
 LEASE_WAIT_SECONDS = 1.0
 
@@ -227,10 +226,9 @@ class RecordStore:
             )
             yield Hold(blob=blob, lease=lease, recorded=DeliveryRecord.from_json(data))
         finally:
-            try:
+            # Expired or taken over already: it ends on its own within RECORD_LEASE_SECONDS.
+            with contextlib.suppress(AzureError):
                 lease.release()
-            except AzureError:
-                pass  # expired or taken over already: it ends on its own within RECORD_LEASE_SECONDS
 
     def _acquire(self, blob: BlobClient, deadline: Deadline) -> BlobLeaseClient:
         while True:

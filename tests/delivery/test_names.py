@@ -113,7 +113,7 @@ def deliver_and_check(pipeline, containers, emulator, path: str, valid: bool) ->
 
 
 EXAMPLES = [
-    "Ansicht Süd – 東京.png",
+    "Ansicht Süd – 東京.png",  # noqa: RUF001 - the en dash is the point
     "emoji 🚀 render.png",
     "Su\u0308d.png",  # NFD: a distinct name from the NFC "Süd.png", and kept as such
     "Süd.png",

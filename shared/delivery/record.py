@@ -46,8 +46,10 @@ from shared.edges import storage
 # must be shorter; settings check that the HTTP timeouts fit.
 from shared.settings import RECORD_LEASE_SECONDS
 
-#: How long to wait between tries while another delivery of the same iModel holds the record.
-LEASE_WAIT_SECONDS = 1.0
+#: Waits between tries while another delivery of the same iModel holds the record: from 50 ms,
+#: doubling up to 1 s (a send holds it for about a PUT's time; a crashed holder's lease ends in 60 s).
+LEASE_WAIT_FIRST_SECONDS = 0.05
+LEASE_WAIT_LONGEST_SECONDS = 1.0
 
 RECORD_VERSION = 1
 
@@ -231,6 +233,7 @@ class RecordStore:
                 lease.release()
 
     def _acquire(self, blob: BlobClient, deadline: Deadline) -> BlobLeaseClient:
+        wait = LEASE_WAIT_FIRST_SECONDS
         while True:
             try:
                 return storage.storage_call(
@@ -241,13 +244,14 @@ class RecordStore:
             except ResourceNotFoundError:
                 self._create(blob)
             except ResourceExistsError as exc:  # leased by another delivery of this iModel
-                if not deadline.allows(LEASE_WAIT_SECONDS):
+                if not deadline.allows(wait):
                     raise ThumbnailError(
                         ErrorCode.DELIVERY_RECORD_BUSY,
                         f"Another delivery held {blob.container_name}/{blob.blob_name} until this invocation's "
                         "deadline; the blob is retried.",
                     ) from exc
-                self._sleep(LEASE_WAIT_SECONDS)
+                self._sleep(wait)
+                wait = min(LEASE_WAIT_LONGEST_SECONDS, wait * 2)
 
     def _create(self, blob: BlobClient) -> None:
         """An empty record (nothing sent yet), created once; a concurrent creator's record is as good.

@@ -301,3 +301,33 @@ def test_the_drop_time_of_a_redriven_blob_is_its_original_one(pipeline, containe
     assert redriven.creation_time > created
     carried = datetime.strptime(redriven.metadata["thumbnaildrop_dropped"], "%Y-%m-%dT%H:%M:%SZ")
     assert carried.replace(tzinfo=UTC) == created
+
+
+def test_a_409_storm_behind_a_held_record_ends_before_the_deadline_and_leaves_the_blob(
+    env, containers, emulator, clock
+):
+    settings = load_settings(env)
+    budget = settings.retry.budget_seconds
+    imodel = new_imodel()
+    blob = drop(containers, f"{imodel}/render.png", OLDER)
+    emulator.state.not_initialized(imodel)  # 409 iModelNotInitialized for good
+    record = containers.state.get_blob_client(f"{imodel}.json")
+    record.upload_blob(b"")
+    record_lease = BlobLeaseClient(record)
+    record_lease.acquire(lease_duration=-1)
+    started = clock()
+
+    def sleep(seconds):
+        clock.sleep(seconds)
+        if clock() - started >= 100 and record_lease.id:
+            with contextlib.suppress(HttpResponseError):
+                record_lease.release()
+
+    outcome = build_pipeline(settings, clock=clock, sleep=sleep, now=clock.now).process(blob)
+
+    assert outcome.status is Status.RETRY
+    assert outcome.code == "iModelNotInitialized"
+    assert outcome.api_calls >= 2  # it did poll, after waiting 100 s for the record
+    assert clock() - started <= budget
+    assert containers.names(containers.incoming) == [blob.blob_name]
+    assert blob.get_blob_properties().metadata["thumbnaildrop_attempts"] == "1"

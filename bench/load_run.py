@@ -55,6 +55,13 @@ def main() -> int:
     parser.add_argument("--p503", type=float, default=0.10)
     parser.add_argument("--p429", type=float, default=0.05)
     parser.add_argument("--forbidden", type=int, default=2, help="iModels the client may not touch")
+    parser.add_argument(
+        "--order",
+        choices=["listing", "arrival"],
+        default="listing",
+        help="first pass in listing order (by name: one iModel's blobs side by side, the worst case for its "
+        "record's lease) or in drop order (round-robin across iModels, as Event Grid delivers them)",
+    )
     args = parser.parse_args()
 
     imodels = [str(uuid.uuid4()) for _ in range(args.imodels)]
@@ -74,7 +81,7 @@ def main() -> int:
 
         counter = RequestCounter()
         pipeline = build_pipeline(settings, blobs=blob_service(settings.storage, raw_request_hook=counter.tick))
-        report = drain(pipeline, workers=args.workers)
+        report = drain(pipeline, workers=args.workers, names=names if args.order == "arrival" else None)
         left = [blob.name for blob in incoming.list_blobs()]
         passes = 1
         while left and passes < 5:  # what the host's redelivery does for transient failures

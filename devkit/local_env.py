@@ -24,6 +24,12 @@ def local_env(azurite: Azurite, emulator: Emulator) -> dict[str, str]:
 
 
 def create_containers(blobs: BlobServiceClient, settings: Settings) -> None:
-    for name in (settings.incoming_container, settings.processed_container, settings.deadletter_container):
+    """Every container the app works on, the delivery records' own included (idempotent)."""
+    for name in (
+        settings.incoming_container,
+        settings.processed_container,
+        settings.deadletter_container,
+        settings.state_container,
+    ):
         with contextlib.suppress(ResourceExistsError):
             blobs.create_container(name)

@@ -9,7 +9,7 @@ Its folders are layers, and imports only go down (import-linter contracts in ``p
     shared.sandbox      the image stage in limited worker processes (time and memory limits)
     shared.edges        I/O: blob storage, the iTwin Platform client    | side by side,
     shared.imaging      pure: bytes in, PNG thumbnail out                | neither imports the other
-    shared.core         pure decisions: errors, paths, retry, outcome, payload
+    shared.core         pure decisions: errors, paths, retry, deadline, names, outcome, payload
 
 ``function_app.py`` is a thin shell over :func:`shared.delivery.host.handle_blob`.  Development
 tools (the iTwin emulator, Azurite, the demo) live in ``devkit/``, which is never deployed.

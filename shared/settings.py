@@ -28,6 +28,7 @@ DEFAULTS: dict[str, str | None] = {
     "THUMBNAILS_CONTAINER": "thumbnails",
     "PROCESSED_CONTAINER": "thumbnails-processed",
     "DEADLETTER_CONTAINER": "thumbnails-deadletter",
+    "STATE_CONTAINER": "thumbnails-state",
     "ITWIN_API_URL": "https://api.bentley.com",
     "ITWIN_TOKEN_URL": "https://ims.bentley.com/connect/token",
     "ITWIN_CLIENT_ID": None,
@@ -56,6 +57,23 @@ DEFAULTS: dict[str, str | None] = {
 IDENTITY_SUFFIXES = ("blobServiceUri", "queueServiceUri", "credential", "clientId")
 
 STORAGE_SETTING = "THUMBNAILS_STORAGE"
+
+#: host.json's ``extensions.blobs.poisonBlobThreshold`` and ``functionTimeout`` (a test keeps them
+#: equal to the file): after that many failed invocations the host parks a blob in the poison
+#: queue, and it kills an invocation that runs longer.
+POISON_BLOB_THRESHOLD = 5
+FUNCTION_TIMEOUT_SECONDS = 600.0
+
+#: Left between an invocation's deadline and ``functionTimeout``: the last move started before the
+#: deadline must finish before the host kills the invocation.
+DEADLINE_MARGIN_SECONDS = 60.0
+
+#: The delivery record's lease (seconds): every request made while holding it must be shorter.
+RECORD_LEASE_SECONDS = 60
+
+#: An app setting that is still a Key Vault reference was not resolved by the platform (the app's
+#: identity cannot read the vault, or the reference is misspelt).
+KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
 
 _CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -100,6 +118,7 @@ class Settings:
     image: ImageLimits = field(default_factory=ImageLimits)
     retry: RetrySettings = field(default_factory=RetrySettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    state_container: str = "thumbnails-state"
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -115,11 +134,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         image=load_image_limits(source),
         retry=load_retry_settings(source),
         sandbox=load_sandbox_settings(source),
+        state_container=reader.container("STATE_CONTAINER"),
     )
-    names = {settings.incoming_container, settings.processed_container, settings.deadletter_container}
-    if len(names) != 3:
+    names = {
+        settings.incoming_container,
+        settings.processed_container,
+        settings.deadletter_container,
+        settings.state_container,
+    }
+    if len(names) != 4:
         raise SettingsError(
-            "PROCESSED_CONTAINER", "THUMBNAILS_CONTAINER, PROCESSED_CONTAINER and DEADLETTER_CONTAINER must differ"
+            "STATE_CONTAINER",
+            "THUMBNAILS_CONTAINER, PROCESSED_CONTAINER, DEADLETTER_CONTAINER and STATE_CONTAINER must differ",
         )
     return settings
 
@@ -127,14 +153,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 def load_itwin_settings(env: Mapping[str, str] | None = None) -> ItwinSettings:
     """Only what talking to the iTwin Platform needs (``cli upload`` needs no storage)."""
     reader = _Reader(os.environ if env is None else env)
+    connect, read = reader.number("HTTP_CONNECT_TIMEOUT_SECONDS"), reader.number("HTTP_READ_TIMEOUT_SECONDS")
+    if connect + read >= RECORD_LEASE_SECONDS:
+        raise SettingsError(
+            "HTTP_READ_TIMEOUT_SECONDS",
+            f"HTTP_CONNECT_TIMEOUT_SECONDS + HTTP_READ_TIMEOUT_SECONDS must stay under the delivery record's "
+            f"{RECORD_LEASE_SECONDS} s lease (one PUT must end while the lease holds), got {connect + read:g}",
+        )
     return ItwinSettings(
         api_url=reader.url("ITWIN_API_URL").rstrip("/"),
         token_url=reader.url("ITWIN_TOKEN_URL"),
         client_id=reader.required("ITWIN_CLIENT_ID"),
         client_secret=Secret(reader.required("ITWIN_CLIENT_SECRET")),
         scope=reader.required("ITWIN_SCOPE"),
-        connect_timeout=reader.number("HTTP_CONNECT_TIMEOUT_SECONDS"),
-        read_timeout=reader.number("HTTP_READ_TIMEOUT_SECONDS"),
+        connect_timeout=connect,
+        read_timeout=read,
     )
 
 
@@ -164,11 +197,26 @@ def load_sandbox_settings(env: Mapping[str, str] | None = None) -> SandboxSettin
 
 def load_retry_settings(env: Mapping[str, str] | None = None) -> RetrySettings:
     reader = _Reader(os.environ if env is None else env)
+    latest = FUNCTION_TIMEOUT_SECONDS - DEADLINE_MARGIN_SECONDS
+    deadline = reader.number("RETRY_BUDGET_SECONDS")
+    if deadline > latest:
+        raise SettingsError(
+            "RETRY_BUDGET_SECONDS",
+            f"is the invocation's deadline and must leave {DEADLINE_MARGIN_SECONDS:g} s of host.json's "
+            f"functionTimeout ({FUNCTION_TIMEOUT_SECONDS:g} s): at most {latest:g}, got {deadline:g}",
+        )
+    attempts = reader.integer("MAX_DELIVERY_ATTEMPTS", minimum=1)
+    if attempts > POISON_BLOB_THRESHOLD:
+        raise SettingsError(
+            "MAX_DELIVERY_ATTEMPTS",
+            f"must be at most host.json's poisonBlobThreshold ({POISON_BLOB_THRESHOLD}), got {attempts}: above it the "
+            "host parks blobs in the poison queue before the app dead-letters them",
+        )
     return RetrySettings(
-        budget_seconds=reader.number("RETRY_BUDGET_SECONDS"),
+        budget_seconds=deadline,
         retry_after_cap_seconds=reader.number("RETRY_AFTER_CAP_SECONDS"),
         not_initialized_window_seconds=reader.number("NOT_INITIALIZED_WINDOW_MINUTES") * 60.0,
-        max_delivery_attempts=reader.integer("MAX_DELIVERY_ATTEMPTS", minimum=1, maximum=100),
+        max_delivery_attempts=attempts,
     )
 
 
@@ -180,6 +228,12 @@ class _Reader:
         value = self._env.get(name)
         if value is None or value.strip() == "":
             value = DEFAULTS[name]
+        if value is not None and value.strip().startswith(KEY_VAULT_REFERENCE):
+            raise SettingsError(
+                name,
+                "is still an unresolved Key Vault reference: give the app's identity 'Key Vault Secrets User' on "
+                "the vault and check the reference's SecretUri (the portal's Environment variables page shows why)",
+            )
         return None if value is None else value.strip()
 
     def required(self, name: str) -> str:
@@ -261,6 +315,12 @@ def _storage(env: Mapping[str, str]) -> StorageConnection:
     """Resolve ``THUMBNAILS_STORAGE`` the way the Functions host does: a connection string, or
     ``THUMBNAILS_STORAGE__*`` identity-based settings."""
     connection_string = (env.get(STORAGE_SETTING) or "").strip()
+    if connection_string.startswith(KEY_VAULT_REFERENCE):
+        raise SettingsError(
+            STORAGE_SETTING,
+            "is still an unresolved Key Vault reference: give the app's identity "
+            "'Key Vault Secrets User' on the vault and check the reference's SecretUri",
+        )
     identity = {suffix: (env.get(f"{STORAGE_SETTING}__{suffix}") or "").strip() or None for suffix in IDENTITY_SUFFIXES}
     if connection_string:
         if "AccountName=" not in connection_string and "UseDevelopmentStorage=true" not in connection_string:

@@ -67,6 +67,7 @@ def settings_for(connection_string: str, emulator: Emulator) -> dict[str, str]:
         "THUMBNAILS_CONTAINER": f"in-{suffix}",
         "PROCESSED_CONTAINER": f"done-{suffix}",
         "DEADLETTER_CONTAINER": f"dead-{suffix}",
+        "STATE_CONTAINER": f"state-{suffix}",
         "ITWIN_API_URL": emulator.url,
         "ITWIN_TOKEN_URL": emulator.token_url,
         "ITWIN_CLIENT_ID": DEFAULT_CLIENT_ID,
@@ -84,13 +85,14 @@ class Containers:
     incoming: ContainerClient
     processed: ContainerClient
     deadletter: ContainerClient
+    state: ContainerClient
 
     def names(self, container: ContainerClient) -> list[str]:
         return sorted(blob.name for blob in container.list_blobs())
 
     def originals(self, container: ContainerClient) -> list[str]:
-        """Blob names without the pipeline's own bookkeeping (newest-upload markers, audit trail)."""
-        return [name for name in self.names(container) if not name.startswith(("_latest/", "_redriven/"))]
+        """Blob names without the dead-letter container's audit trail of redrives."""
+        return [name for name in self.names(container) if not name.startswith("_redriven/")]
 
     def read(self, container: ContainerClient, name: str) -> bytes:
         return container.get_blob_client(name).download_blob().readall()
@@ -101,7 +103,7 @@ def containers(env: dict[str, str]) -> Containers:
     service = BlobServiceClient.from_connection_string(env["THUMBNAILS_STORAGE"])
     made = [
         service.create_container(env[name])
-        for name in ("THUMBNAILS_CONTAINER", "PROCESSED_CONTAINER", "DEADLETTER_CONTAINER")
+        for name in ("THUMBNAILS_CONTAINER", "PROCESSED_CONTAINER", "DEADLETTER_CONTAINER", "STATE_CONTAINER")
     ]
     return Containers(*made)
 

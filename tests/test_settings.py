@@ -143,3 +143,62 @@ def test_hdr_exposure_is_auto_unless_a_number_of_stops_is_set():
     assert load_image_limits({"HDR_EXPOSURE_STOPS": "AUTO"}).hdr_exposure_stops is None
     assert load_image_limits({"HDR_EXPOSURE_STOPS": "-1.5"}).hdr_exposure_stops == -1.5
     assert load_image_limits({}).allow_tiff is True
+
+
+def host_json():
+    return json.loads((ROOT / "host.json").read_text())
+
+
+def test_the_host_json_figures_the_settings_check_against_are_the_files():
+    from shared.settings import FUNCTION_TIMEOUT_SECONDS, POISON_BLOB_THRESHOLD
+
+    host = host_json()
+    assert host["extensions"]["blobs"]["poisonBlobThreshold"] == POISON_BLOB_THRESHOLD
+    hours, minutes, seconds = (int(part) for part in host["functionTimeout"].split(":"))
+    assert hours * 3600 + minutes * 60 + seconds == FUNCTION_TIMEOUT_SECONDS
+
+
+def test_more_delivery_attempts_than_the_poison_threshold_are_refused():
+    from shared.settings import POISON_BLOB_THRESHOLD
+
+    assert load_settings({**BASE, "MAX_DELIVERY_ATTEMPTS": str(POISON_BLOB_THRESHOLD)}).retry.max_delivery_attempts == 5
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**BASE, "MAX_DELIVERY_ATTEMPTS": str(POISON_BLOB_THRESHOLD + 1)})
+    assert caught.value.name == "MAX_DELIVERY_ATTEMPTS"
+    assert "poisonBlobThreshold" in str(caught.value)
+
+
+def test_a_deadline_that_would_outlast_the_function_timeout_is_refused():
+    assert load_settings({**BASE, "RETRY_BUDGET_SECONDS": "540"}).retry.budget_seconds == 540
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**BASE, "RETRY_BUDGET_SECONDS": "541"})
+    assert caught.value.name == "RETRY_BUDGET_SECONDS"
+    assert "functionTimeout" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["ITWIN_CLIENT_SECRET", "ITWIN_CLIENT_ID", "THUMBNAILS_STORAGE"])
+def test_an_unresolved_key_vault_reference_is_refused_by_name(name):
+    reference = "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/itwin-client-secret/)"
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**BASE, name: reference})
+    assert caught.value.name == name
+    assert "Key Vault" in str(caught.value)
+    assert "kv.vault.azure.net" not in str(caught.value)
+
+
+def test_http_timeouts_must_fit_inside_the_record_lease():
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**BASE, "HTTP_CONNECT_TIMEOUT_SECONDS": "10", "HTTP_READ_TIMEOUT_SECONDS": "50"})
+    assert caught.value.name == "HTTP_READ_TIMEOUT_SECONDS"
+
+
+def test_the_state_container_must_differ_from_the_others():
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**BASE, "STATE_CONTAINER": "thumbnails-processed"})
+    assert caught.value.name == "STATE_CONTAINER"
+
+
+def test_the_readme_error_table_is_the_one_generated_from_the_taxonomy():
+    from shared.core.errors import markdown_table
+
+    assert markdown_table() in (ROOT / "README.md").read_text(), "regenerate it: shared.core.errors.markdown_table()"

@@ -67,6 +67,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
 // listed here.  THUMBNAILS_STORAGE itself (a connection string) is never set in Azure: the
 // identity-based THUMBNAILS_STORAGE__* settings below replace it.
 var settingsLeftToDefault = [
+  'STATE_CONTAINER'
   'ITWIN_SCOPE'
   'THUMBNAIL_MAX_WIDTH'
   'THUMBNAIL_MAX_HEIGHT'

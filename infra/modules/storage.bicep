@@ -1,5 +1,5 @@
 // The storage account: host storage for the Functions runtime, the Flex deployment container, the
-// three containers the app works on, and the container Event Grid dead-letters undeliverable events to.
+// four containers the app works on, and the container Event Grid dead-letters undeliverable events to.
 // Identity-only: shared keys are off, so no connection string to this account exists anywhere.
 
 param name string
@@ -14,6 +14,9 @@ param processedContainerName string
 
 @description('Where permanently failed sources (and their .error.json) are moved; never aged out.')
 param deadletterContainerName string
+
+@description('One delivery record per iModel (which drop its thumbnail came from); never aged out. The app reads STATE_CONTAINER, left to its default, which is this name.')
+param stateContainerName string = 'thumbnails-state'
 
 @description('Where Event Grid writes events it could not deliver to the function.')
 param eventGridDeadletterContainerName string
@@ -97,6 +100,15 @@ resource processed 'Microsoft.Storage/storageAccounts/blobServices/containers@20
 resource deadletter 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobService
   name: deadletterContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+// No lifecycle rule touches it: the order of an iModel's drops must outlive the 30-day archive.
+resource state 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: stateContainerName
   properties: {
     publicAccess: 'None'
   }

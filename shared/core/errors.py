@@ -62,6 +62,8 @@ class ErrorCode(StrEnum):
     UNEXPECTED_API_RESPONSE = "UnexpectedApiResponse"
     # storage
     STORAGE_UNAVAILABLE = "StorageUnavailable"
+    STORAGE_ACCESS_DENIED = "StorageAccessDenied"
+    DELIVERY_RECORD_BUSY = "DeliveryRecordBusy"
     # any stage: the host's retries are used up
     RETRIES_EXHAUSTED = "RetriesExhausted"
     # any stage: a failure the code did not foresee (a bug, or a library's surprise)
@@ -151,6 +153,18 @@ CODES: dict[ErrorCode, CodeInfo] = {
     ErrorCode.STORAGE_UNAVAILABLE: CodeInfo(
         Stage.STORAGE, _T, "Blob storage failed or could not be reached; retried automatically."
     ),
+    ErrorCode.STORAGE_ACCESS_DENIED: CodeInfo(
+        Stage.STORAGE,
+        _T,
+        "Storage answered 403: give the function's identity Storage Blob Data Owner (or Storage Blob Data "
+        "Contributor) on the storage account named in the message, or fix THUMBNAILS_STORAGE; retried meanwhile.",
+    ),
+    ErrorCode.DELIVERY_RECORD_BUSY: CodeInfo(
+        Stage.STORAGE,
+        _T,
+        "Another delivery of this iModel held its delivery record until this invocation's deadline, or this "
+        "one lost its lease mid-send; the blob stays and the next delivery sends it.",
+    ),
     ErrorCode.INTERNAL_ERROR: CodeInfo(
         Stage.IMAGE,
         _T,
@@ -239,3 +253,12 @@ class ErrorSummary:
             hint=error.hint,
             details=error.details,
         )
+
+
+def markdown_table() -> str:
+    """The README's error table, generated from :data:`CODES` (a test keeps the README equal to it)."""
+    rows = ["| code | stage | kind | what to do |", "|---|---|---|---|"]
+    rows += [
+        f"| `{code.value}` | {info.stage.value} | {info.kind.value} | {info.hint} |" for code, info in CODES.items()
+    ]
+    return "\n".join(rows) + "\n"

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from shared.core.deadline import Deadline
 from shared.core.errors import ErrorCode, ThumbnailError
 
 
@@ -107,11 +108,13 @@ def call_with_retries(
     random: Callable[[], float] = _random.random,
     attempts: Attempts | None = None,
     on_retry: Callable[[ThumbnailError, float], None] | None = None,
+    deadline: Deadline | None = None,
 ) -> T:
     """Run ``operation`` until it succeeds, fails permanently, or the policy says stop.
 
-    The last error is re-raised unchanged, so a transient one stays transient and the caller (the
-    host, or ``drain``) decides what happens next.
+    ``deadline`` is the invocation's (one for every wait it makes): no wait is started that would
+    end past it, whatever the policy's own budget says.  The last error is re-raised unchanged, so a
+    transient one stays transient and the caller (the host, or ``drain``) decides what happens next.
     """
     record = attempts if attempts is not None else Attempts()
     record.waits = record.waits if record.waits is not None else []
@@ -122,7 +125,7 @@ def call_with_retries(
             return operation()
         except ThumbnailError as error:
             delay = next_delay(error, record.count, clock() - started, policy, random)
-            if delay is None:
+            if delay is None or (deadline is not None and not deadline.allows(delay)):
                 raise
             if on_retry is not None:
                 on_retry(error, delay)

@@ -91,8 +91,9 @@ class TokenProvider:
         except requests.RequestException as exc:
             raise ThumbnailError(
                 ErrorCode.TOKEN_SERVICE_UNAVAILABLE,
-                f"Could not reach the token endpoint {s.token_url}: {type(exc).__name__}.",
-            ) from None
+                f"Could not reach the token endpoint {s.token_url}: {type(exc).__name__}: {str(exc)[:300]}",
+                details={"exception": type(exc).__name__},
+            ) from exc
         if response.status_code != 200:
             raise token_error(response.status_code, response.headers, response.content)
         body = decode_body(response.content)
@@ -163,6 +164,7 @@ class ItwinClient:
         except requests.RequestException as exc:
             raise ThumbnailError(
                 ErrorCode.API_UNREACHABLE,
-                f"{method} {url} failed: {type(exc).__name__}.",
+                f"{method} {url} failed: {type(exc).__name__}: {str(exc)[:300]}",
                 stage=Stage.UPLOAD,
-            ) from None
+                details={"exception": type(exc).__name__},
+            ) from exc

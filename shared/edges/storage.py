@@ -29,6 +29,7 @@ from azure.storage.blob import (
     ExponentialRetry,
 )
 
+from shared.core.deadline import Deadline
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.edges.config import StorageConnection
 
@@ -61,22 +62,63 @@ def blob_service(connection: StorageConnection, **options: Any) -> BlobServiceCl
     return BlobServiceClient(connection.blob_service_uri, credential=credential_for(connection), **kwargs)
 
 
-def storage_call(what: str, action: Callable[[], T]) -> T:
-    """Run one storage request; anything unexpected becomes a transient StorageUnavailable."""
+def storage_call(what: str, action: Callable[[], T], *, account: str | None = None) -> T:
+    """Run one storage request; a failure becomes a ThumbnailError that keeps its cause.
+
+    A 403 is ``StorageAccessDenied`` (a missing data role is a different fix from an outage), every
+    other failure ``StorageUnavailable``; both carry the status, the storage error code and
+    ``x-ms-request-id`` in ``details`` (support asks for it), and chain the SDK's exception.
+    """
     try:
         return action()
     except (ResourceNotFoundError, ResourceModifiedError, ResourceExistsError):
         raise
     except AzureError as exc:
-        raise ThumbnailError(
-            ErrorCode.STORAGE_UNAVAILABLE, f"Storage failed while trying to {what}: {type(exc).__name__}."
-        ) from None
+        raise storage_error(what, exc, account=account) from exc
+
+
+def storage_error(what: str, exc: AzureError, *, account: str | None = None) -> ThumbnailError:
+    """The taxonomy's view of a failed storage request (pure: reads only the exception)."""
+    response = getattr(exc, "response", None)
+    status = getattr(exc, "status_code", None) or getattr(response, "status_code", None)
+    headers = getattr(response, "headers", None) or {}
+    details: dict[str, Any] = {"exception": type(exc).__name__}
+    if status is not None:
+        details["status"] = int(status)
+    if getattr(exc, "error_code", None):
+        details["errorCode"] = str(exc.error_code)  # type: ignore[attr-defined]
+    request_id = headers.get("x-ms-request-id") if hasattr(headers, "get") else None
+    if request_id:
+        details["requestId"] = request_id
+    if account:
+        details["account"] = account
+    if status == 403:
+        return ThumbnailError(
+            ErrorCode.STORAGE_ACCESS_DENIED,
+            f"Storage refused to {what} (403 {details.get('errorCode', '')}): the identity needs Storage Blob Data "
+            f"Owner or Contributor on account {account or '(see THUMBNAILS_STORAGE)'}"
+            + (f"; request id {request_id}." if request_id else "."),
+            details=details,
+        )
+    reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    return ThumbnailError(
+        ErrorCode.STORAGE_UNAVAILABLE,
+        f"Storage failed while trying to {what}: {type(exc).__name__}"
+        + (f" {status}" if status else "")
+        + f": {reason}"
+        + (f" (request id {request_id})." if request_id else "."),
+        details=details,
+    )
 
 
 def properties_or_none(blob: BlobClient) -> BlobProperties | None:
     """The blob's properties, or None when it no longer exists (already handled by someone else)."""
     try:
-        return storage_call(f"read properties of {blob.container_name}/{blob.blob_name}", blob.get_blob_properties)
+        return storage_call(
+            f"read properties of {blob.container_name}/{blob.blob_name}",
+            blob.get_blob_properties,
+            account=blob.account_name,
+        )
     except ResourceNotFoundError:
         return None
 
@@ -87,6 +129,7 @@ def download(blob: BlobClient, etag: str) -> bytes | None:
         return storage_call(
             f"download {blob.container_name}/{blob.blob_name}",
             lambda: blob.download_blob(etag=etag, match_condition=MatchConditions.IfNotModified).readall(),
+            account=blob.account_name,
         )
     except (ResourceNotFoundError, ResourceModifiedError):
         return None
@@ -121,6 +164,7 @@ def write_copy(source: BlobClient, etag: str, destination: BlobClient, copy: Cop
         storage_call(
             where,
             lambda: destination.upload_blob(data, overwrite=True, metadata=copy.metadata, content_settings=settings),
+            account=destination.account_name,
         )
         sha256 = copy.sha256 or sha256_hex(data)
     else:
@@ -133,9 +177,10 @@ def write_copy(source: BlobClient, etag: str, destination: BlobClient, copy: Cop
                 metadata=copy.metadata,
                 content_settings=settings,
             ),
+            account=destination.account_name,
         )
         sha256 = digest.hexdigest()
-    written = storage_call(f"verify {where}", destination.get_blob_properties)
+    written = storage_call(f"verify {where}", destination.get_blob_properties, account=destination.account_name)
     stored_md5 = written.content_settings.content_md5
     if written.size != copy.size or (md5 is not None and stored_md5 is not None and bytes(stored_md5) != md5):
         raise ThumbnailError(
@@ -158,6 +203,7 @@ def set_metadata_if_unchanged(blob: BlobClient, metadata: dict[str, str], etag: 
         storage_call(
             f"update metadata of {blob.container_name}/{blob.blob_name}",
             lambda: blob.set_blob_metadata(metadata, etag=etag, match_condition=MatchConditions.IfNotModified),
+            account=blob.account_name,
         )
 
 
@@ -167,29 +213,33 @@ def acquire_lease(
     *,
     seconds: int,
     sleep: Callable[[float], None],
-    tries: int = 30,
+    deadline: Deadline,
     wait: float = 1.0,
 ) -> BlobLeaseClient | None:
     """Claim the source while it is being disposed, so two workers never dispose it differently.
 
     None when the blob is gone or changed since ``etag`` (someone else handled this version, or a
-    newer upload will be handled by its own event).  While another worker holds the lease, wait:
-    disposing takes about a second, and a crashed holder's lease runs out after ``seconds``.
+    newer upload will be handled by its own event).  While another worker holds the lease, wait
+    (disposing takes about a second, and a crashed holder's lease runs out after ``seconds``), but
+    never past the invocation's ``deadline``.
     """
-    for _ in range(tries):
+    while True:
         try:
             return storage_call(
                 f"lease {blob.container_name}/{blob.blob_name}",
                 lambda: blob.acquire_lease(seconds, etag=etag, match_condition=MatchConditions.IfNotModified),
+                account=blob.account_name,
             )
         except (ResourceNotFoundError, ResourceModifiedError):
             return None
-        except ResourceExistsError:
+        except ResourceExistsError as exc:
+            if not deadline.allows(wait):
+                raise ThumbnailError(
+                    ErrorCode.DELIVERY_RECORD_BUSY,
+                    f"{blob.container_name}/{blob.blob_name} stayed leased by another worker until this "
+                    "invocation's deadline; retried later.",
+                ) from exc
             sleep(wait)
-    raise ThumbnailError(
-        ErrorCode.STORAGE_UNAVAILABLE,
-        f"{blob.container_name}/{blob.blob_name} stayed leased by another worker; retried later.",
-    )
 
 
 def release(lease: BlobLeaseClient | None) -> None:
@@ -208,6 +258,7 @@ def delete_if_unchanged(blob: BlobClient, etag: str, lease: BlobLeaseClient | No
         storage_call(
             f"delete {blob.container_name}/{blob.blob_name}",
             lambda: blob.delete_blob(lease=lease, etag=etag, match_condition=MatchConditions.IfNotModified),
+            account=blob.account_name,
         )
     except ResourceNotFoundError:
         return True

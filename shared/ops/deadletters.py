@@ -17,6 +17,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient
 
 from shared.core.payload import PAYLOAD_SUFFIX, payload_name
+from shared.delivery.source import DROPPED_METADATA
 from shared.edges import storage
 from shared.settings import Settings
 
@@ -53,9 +54,10 @@ class DeadLetters:
         for item in self._container.list_blobs():
             if not item.name.endswith(PAYLOAD_SUFFIX) or item.name.startswith(AUDIT_PREFIX):
                 continue
-            entry = self.show(item.name[: -len(PAYLOAD_SUFFIX)])
-            if entry is None:
+            payload = self._payload(item.name)
+            if payload is None:
                 continue
+            entry = DeadLetter(blob=self._original_of(item.name, payload), payload=payload)
             if imodel_id and entry.imodel_id.lower() != imodel_id.lower():
                 continue
             if code and entry.code.lower() != code.lower():
@@ -65,16 +67,29 @@ class DeadLetters:
 
     def show(self, blob: str) -> DeadLetter | None:
         name = self.name_of(blob)
-        client = self._container.get_blob_client(payload_name(name))
+        payload = self._payload(payload_name(name))
+        return None if payload is None else DeadLetter(blob=name, payload=payload)
+
+    def _payload(self, payload_blob: str) -> dict[str, Any] | None:
+        client = self._container.get_blob_client(payload_blob)
         try:
-            data = storage.storage_call(f"read {payload_name(name)}", lambda: client.download_blob().readall())
+            data = storage.storage_call(f"read {payload_blob}", lambda: client.download_blob().readall())
         except ResourceNotFoundError:
             return None
         try:
             payload = json.loads(data)
         except ValueError:
             payload = {"code": "?", "message": "unreadable payload"}
-        return DeadLetter(blob=name, payload=payload if isinstance(payload, dict) else {})
+        return payload if isinstance(payload, dict) else {}
+
+    def _original_of(self, payload_blob: str, payload: dict[str, Any]) -> str:
+        """The original's name, from the payload's ``blob`` (a payload of a near-1,024-character name
+        is stored under a shortened name, so its own name is not always the original's plus suffix)."""
+        blob = payload.get("blob")
+        prefix = self._incoming.container_name + "/"
+        if isinstance(blob, str) and blob.startswith(prefix) and payload_name(blob[len(prefix) :]) == payload_blob:
+            return blob[len(prefix) :]
+        return payload_blob[: -len(PAYLOAD_SUFFIX)]
 
     def redrive(self, entry: DeadLetter) -> str:
         """Put the original back where the trigger sees it, keep the payload in the audit trail.
@@ -98,11 +113,15 @@ class DeadLetters:
             "write the audit copy", lambda: audit.upload_blob(json.dumps(entry.payload, indent=2), overwrite=True)
         )
         target = self._incoming.get_blob_client(entry.blob)
+        # The original drop time goes back with it: a redrive is not a new drop, so it keeps its
+        # place in the iModel's order (an old render redriven late never replaces a newer one).
+        dropped = (original_props.metadata or {}).get(DROPPED_METADATA) or str(entry.payload.get("droppedAt") or "")
+        metadata = {DROPPED_METADATA: dropped} if dropped else {}
         try:
             storage.storage_call(
                 f"write {self._incoming.container_name}/{entry.blob}",
                 lambda: target.upload_blob(
-                    data, overwrite=False, content_settings=original_props.content_settings, metadata={}
+                    data, overwrite=False, content_settings=original_props.content_settings, metadata=metadata
                 ),
             )
         except ResourceExistsError:

@@ -16,6 +16,7 @@ from azure.storage.blob import BlobServiceClient
 
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.core.paths import canonical_guid
+from shared.edges import storage
 from shared.settings import Settings, SettingsError, load_settings
 
 
@@ -62,6 +63,7 @@ def _containers(blobs: BlobServiceClient, settings: Settings) -> Iterator[Check]
         (settings.incoming_container, False),
         (settings.processed_container, True),
         (settings.deadletter_container, True),
+        (settings.state_container, True),
     ):
         container = blobs.get_container_client(name)
         try:
@@ -72,15 +74,22 @@ def _containers(blobs: BlobServiceClient, settings: Settings) -> Iterator[Check]
                 probe.upload_blob(b"doctor")
                 probe.delete_blob()
         except AzureError as error:
-            status = getattr(error, "status_code", None)
-            fix = (
-                f"create the container {name!r}"
-                if status == 404
-                else "grant the function's identity Storage Blob Data Owner on the account"
-                if status == 403
-                else "check THUMBNAILS_STORAGE (or THUMBNAILS_STORAGE__blobServiceUri) and the network"
-            )
-            yield Check(f"container {name}", False, f"{type(error).__name__} ({status})", fix)
+            # The same view of the failure the pipeline takes: a 403 is StorageAccessDenied, whose
+            # message names the account and the role to assign.
+            problem = storage.storage_error(f"use the container {name}", error, account=blobs.account_name)
+            status = problem.details.get("status")
+            if status == 404:
+                fix = f"create the container {name!r}" + (
+                    " (the app also creates it on first use)" if name == settings.state_container else ""
+                )
+            elif problem.code is ErrorCode.STORAGE_ACCESS_DENIED:
+                fix = (
+                    f"assign the function's identity Storage Blob Data Owner (or Storage Blob Data Contributor) on "
+                    f"the storage account {blobs.account_name!r}"
+                )
+            else:
+                fix = "check THUMBNAILS_STORAGE (or THUMBNAILS_STORAGE__blobServiceUri) and the network"
+            yield Check(f"container {name}", False, f"{problem.code.value}: {problem.message}", fix)
             continue
         yield Check(f"container {name}", True, "readable and writable" if writable else "readable")
 

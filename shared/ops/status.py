@@ -7,13 +7,11 @@ A blob's whereabouts are read from the three containers the pipeline moves it be
 * **deadlettered** -- the ``.error.json`` payload beside the original says the code, the hint, the
   attempts and the invocation;
 * **processed** -- uploaded: the archive's metadata has the time and the API's correlation id;
-  **superseded** when its metadata says a newer source was uploaded instead (``superseded_by``, the
-  newer source's creation time); which blob that is comes from the iModel's newest-upload marker.
+  **superseded** when the iModel's delivery record already held a newer drop: the archive's
+  ``superseded_by`` metadata names that blob (percent-encoded, like every user string in metadata).
 
 A name can be in more than one place (dropped again after it was processed): every place is listed,
-the incoming one first, since that is where it is now.  Which blob superseded another is read in one
-place, :meth:`StatusReader.superseded_by`: today from the newest-upload marker
-(``{processed}/_latest/{imodelId}``); a per-iModel delivery record replaces only that method.
+the incoming one first, since that is where it is now.
 """
 
 from __future__ import annotations
@@ -26,16 +24,15 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobProperties, BlobServiceClient, ContainerClient
 
+from shared.core.names import from_header
 from shared.core.payload import PAYLOAD_SUFFIX, payload_name
-from shared.delivery.pipeline import ATTEMPTS_METADATA
+from shared.delivery.source import ATTEMPTS_METADATA
 from shared.edges import storage
 from shared.settings import Settings
 
 INCOMING, PROCESSED, SUPERSEDED, DEADLETTERED = "incoming", "processed", "superseded", "deadlettered"
 # Bookkeeping the pipeline and the CLI keep beside the blobs; never a render of its own.
-_BOOKKEEPING = ("_latest/", "_redriven/", "_doctor/")
-# The pipeline's newest-upload marker per iModel, in the processed container (shared/delivery/dispose.py).
-_LATEST_PREFIX = "_latest/"
+_BOOKKEEPING = ("_redriven/", "_doctor/")
 
 
 @dataclass(frozen=True)
@@ -47,8 +44,7 @@ class BlobStatus:
     attempts: int | None = None
     at: str | None = None  # last change: uploaded / archived / dead-lettered / last written
     correlation_id: str | None = None
-    superseded_by: str | None = None  # the blob uploaded for the iModel instead (the newest now)
-    newer_created: str | None = None  # creation time of the newer source that superseded this one
+    superseded_by: str | None = None  # the newer drop the iModel's thumbnail came from instead
     code: str | None = None
     hint: str | None = None
     message: str | None = None
@@ -64,8 +60,7 @@ class BlobStatus:
             text = f"{DEADLETTERED:<13} {where}: {self.code} after {self.attempts} attempt(s) at {self.at}"
             return text + (f"\n              hint: {self.hint}" if self.hint else "")
         if self.state == SUPERSEDED:
-            newer = self.superseded_by or f"a source created {self.newer_created}"
-            return f"{SUPERSEDED:<13} {where}: not uploaded, {newer} was newer (archived {self.at})"
+            return f"{SUPERSEDED:<13} {where}: not uploaded, {self.superseded_by} was newer (archived {self.at})"
         return f"{PROCESSED:<13} {where}: uploaded at {self.at}, correlation {self.correlation_id or '-'}"
 
     def as_json(self) -> dict[str, Any]:
@@ -107,13 +102,6 @@ class StatusReader:
         )
         return [status for name in names for status in self.of_blob(name)]
 
-    def superseded_by(self, imodel_id: str | None) -> str | None:
-        """The blob uploaded for this iModel now, which superseded an older one (None if unknown)."""
-        if imodel_id is None:
-            return None
-        marker = storage.properties_or_none(self._processed.get_blob_client(_LATEST_PREFIX + imodel_id))
-        return ((marker.metadata or {}).get("blob") or None) if marker is not None else None
-
     def _incoming_status(self, name: str, props: BlobProperties | None) -> BlobStatus | None:
         if props is None:
             return None
@@ -131,16 +119,16 @@ class StatusReader:
         if props is None:
             return None
         metadata = props.metadata or {}
-        newer_created = metadata.get("superseded_by") or None
+        superseded_by = from_header(metadata["superseded_by"]) if metadata.get("superseded_by") else None
+        correlation_id = from_header(metadata["correlation_id"]) if metadata.get("correlation_id") else None
         return BlobStatus(
             blob=name,
-            state=SUPERSEDED if newer_created else PROCESSED,
+            state=SUPERSEDED if superseded_by else PROCESSED,
             container=self._processed.container_name,
             imodel_id=_imodel(name),
             at=metadata.get("archived_at") or _time(props),
-            correlation_id=metadata.get("correlation_id") or None,
-            superseded_by=self.superseded_by(_imodel(name)) if newer_created else None,
-            newer_created=newer_created,
+            correlation_id=correlation_id,
+            superseded_by=superseded_by,
         )
 
     def _deadletter_status(self, name: str) -> BlobStatus | None:

@@ -163,3 +163,16 @@ def test_get_imodel_reports_state(client, emulator):
     assert client.get_imodel(imodel)["state"] == "initialized"
     emulator.state.not_initialized(imodel)
     assert client.get_imodel(imodel)["state"] == "notInitialized"
+
+
+def test_an_unreachable_api_keeps_the_connection_error_as_its_cause(env, clock):
+    import requests
+
+    settings = load_itwin_settings({**env, "ITWIN_API_URL": "http://127.0.0.1:9"})
+    session = new_session()
+    client = ItwinClient(settings, session, TokenProvider(settings, session, clock=clock))
+    with pytest.raises(ThumbnailError) as caught:
+        client.put_thumbnail(new_imodel(), PNG, "image/png")
+    assert caught.value.code is ErrorCode.API_UNREACHABLE
+    assert isinstance(caught.value.__cause__, requests.ConnectionError)
+    assert "ConnectionError" in caught.value.message

@@ -39,6 +39,7 @@ def test_the_containers_the_app_and_the_platform_need_exist_and_are_private() ->
         DEFAULTS["THUMBNAILS_CONTAINER"],
         DEFAULTS["PROCESSED_CONTAINER"],
         DEFAULTS["DEADLETTER_CONTAINER"],
+        DEFAULTS["STATE_CONTAINER"],
         "eventgrid-deadletter",
         t.variable(t.main(), "deploymentContainerName"),
     }
@@ -76,7 +77,9 @@ def test_processed_blobs_are_deleted_after_the_retention_parameter() -> None:
     assert t.module_param_value("storage", "processedRetentionDays") == 30
 
 
-@pytest.mark.parametrize("container", [DEFAULTS["DEADLETTER_CONTAINER"], "eventgrid-deadletter"])
+@pytest.mark.parametrize(
+    "container", [DEFAULTS["DEADLETTER_CONTAINER"], DEFAULTS["STATE_CONTAINER"], "eventgrid-deadletter"]
+)
 def test_dead_letters_are_never_aged_out(container: str) -> None:
     for rule in lifecycle_rules():
         for prefix in rule_prefixes(rule):

@@ -1,7 +1,9 @@
 """The command line, in process (``main(argv, env)``) and once as ``python -m shared.cli``."""
 
+import base64
 import io
 import json
+import re
 import subprocess
 import sys
 
@@ -104,7 +106,7 @@ def test_doctor_reports_each_check_and_the_fix(env, containers, emulator, capsys
     imodel = new_imodel()
     assert main(["doctor", "--imodel", imodel], env=env) == 0
     out = capsys.readouterr().out
-    assert out.count("ok  ") == 6  # settings, token, 3 containers, imodel
+    assert out.count("ok  ") == 7  # settings, token, 4 containers (the state container too), imodel
     emulator.state.forbid(imodel)
     assert main(["doctor", "--imodel", imodel], env=env) == 1
     out = capsys.readouterr().out
@@ -145,3 +147,14 @@ def test_the_module_runs_as_a_program(env, containers, emulator):
     )
     assert result.returncode == 0, result.stderr
     assert "1 uploaded" in result.stdout
+
+
+def test_doctor_names_the_role_and_the_account_when_storage_answers_403(env, containers, capsys):
+    """A key the account does not accept: what a missing data role looks like to the app (403)."""
+    wrong_key = base64.b64encode(b"not the account key" * 3).decode()
+    connection = re.sub("AccountKey=[^;]+", f"AccountKey={wrong_key}", env["THUMBNAILS_STORAGE"])
+    assert main(["doctor"], env={**env, "THUMBNAILS_STORAGE": connection}) == 1
+    out = capsys.readouterr().out
+    assert "StorageAccessDenied" in out
+    assert "Storage Blob Data Owner" in out
+    assert "devstoreaccount1" in out

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from shared.delivery import host
+from shared.delivery.source import DROPPED_METADATA
 from shared.ops.cli import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, main
 from tests.conftest import new_imodel, png_bytes
 
@@ -179,16 +180,15 @@ def test_status_exit_codes(env, containers, argv, expected, capsys):
 def test_status_of_a_superseded_blob_names_the_newer_one(env, containers, emulator, pipeline, capsys):
     imodel = new_imodel()
     older, newer = f"{imodel}/older.png", f"{imodel}/newer.png"
-    containers.incoming.upload_blob(older, png_bytes(300, 200))
-    # A newer render was uploaded since, as its own delivery records it (both drops here share a
-    # creation second, so the record is set to a later time, as tests/delivery/reliability does).
-    pipeline.disposer.record_upload(imodel, "2099-01-01T00:00:00Z", newer)
+    containers.incoming.upload_blob(newer, png_bytes(300, 200))
+    assert pipeline.process(containers.incoming.get_blob_client(newer)).status.value == "uploaded"
+    # The older render arrives late: a redrive keeps its original (earlier) drop time in metadata.
+    containers.incoming.upload_blob(older, png_bytes(300, 200), metadata={DROPPED_METADATA: "2000-01-01T00:00:00Z"})
     assert pipeline.process(containers.incoming.get_blob_client(older)).status.value == "superseded"
 
     status, (found,) = run_json(["status", older, "--json"], env, capsys)
 
     assert status == EXIT_OK
     assert (found["state"], found["superseded_by"]) == ("superseded", newer)
-    assert found["newer_created"]
     main(["status", older], env=env)
     assert f"not uploaded, {newer} was newer" in capsys.readouterr().out

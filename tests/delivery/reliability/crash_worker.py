@@ -4,7 +4,10 @@ The kill is injected through the clients' public extension points (the storage S
 ``raw_request_hook``, a requests transport adapter), not by patching: the process really dies mid-pipeline, holding
 whatever leases and half-done moves it had, exactly as a crashed host would.
 
-usage: python -m tests.delivery.reliability.crash_worker SETTINGS_JSON BLOB_NAME KILL_AT  (0: never)
+usage: python -m tests.delivery.reliability.crash_worker SETTINGS_JSON BLOB_NAME KILL_AT [OPTIONS]
+  KILL_AT            kill before the N-th request (0: never)
+  --pause DIR        before the first thumbnail PUT, create DIR/ready and wait until DIR/go exists
+  --kill-after-put   kill before the first request that follows the first thumbnail PUT's answer
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import os
 import signal
 import sys
 import threading
+import time
+from pathlib import Path
 
 from requests.adapters import HTTPAdapter
 
@@ -27,34 +32,51 @@ class Countdown:
     def __init__(self, kill_at: int) -> None:
         self.kill_at = kill_at
         self.count = 0
+        self.kill_next = False
         self.lock = threading.Lock()
 
     def tick(self) -> None:
         with self.lock:
             self.count += 1
-            if self.count == self.kill_at:
+            if self.count == self.kill_at or self.kill_next:
                 os.kill(os.getpid(), signal.SIGKILL)
 
 
 class KillAdapter(HTTPAdapter):
-    def __init__(self, countdown: Countdown) -> None:
+    def __init__(self, countdown: Countdown, pause: Path | None, kill_after_put: bool) -> None:
         super().__init__()
         self.countdown = countdown
+        self.pause = pause
+        self.kill_after_put = kill_after_put
+        self.puts = 0
 
     def send(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         self.countdown.tick()
-        return super().send(request, *args, **kwargs)
+        is_put = request.method == "PUT" and request.url.endswith("/thumbnail")
+        if is_put:
+            self.puts += 1
+        if is_put and self.puts == 1 and self.pause is not None:
+            (self.pause / "ready").touch()
+            while not (self.pause / "go").exists():
+                time.sleep(0.02)
+        response = super().send(request, *args, **kwargs)
+        if is_put and self.kill_after_put:
+            self.countdown.kill_next = True
+        return response
 
 
 def main() -> None:
     env, blob_name, kill_at = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    options = sys.argv[4:]
+    pause = Path(options[options.index("--pause") + 1]) if "--pause" in options else None
     countdown = Countdown(kill_at)
     settings = load_settings(env)
     session = new_session()
-    session.mount("http://", KillAdapter(countdown))
+    session.mount("http://", KillAdapter(countdown, pause, "--kill-after-put" in options))
     # raw_request_hook: the storage SDK calls it just before sending each request.
     blobs = blob_service(settings.storage, raw_request_hook=lambda request: countdown.tick())
-    pipeline = build_pipeline(settings, session=session, blobs=blobs, sleep=lambda seconds: None)
+    # Waits are real but short: a worker waiting for another's lease polls every 50 ms.
+    pipeline = build_pipeline(settings, session=session, blobs=blobs, sleep=lambda seconds: time.sleep(0.05))
     container = blobs.get_container_client(settings.incoming_container)
     outcome = pipeline.process(container.get_blob_client(blob_name))
     print(json.dumps({"status": outcome.status.value, "code": outcome.code, "requests": countdown.count}))

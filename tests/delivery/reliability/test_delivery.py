@@ -4,19 +4,16 @@ poison queue and redrive, on real Azurite and the emulator."""
 import base64
 import json
 import threading
-from datetime import timedelta
 
 import pytest
 from azure.storage.blob import BlobBlock
 from azure.storage.queue import QueueServiceClient
-from requests.adapters import HTTPAdapter
 
 from shared.core.outcome import Status
-from shared.delivery.dispose import LATEST_PREFIX, LatestUpload, etag_text
+from shared.core.paths import parse_blob_path
 from shared.delivery.pipeline import ATTEMPTS_METADATA, build_pipeline
-from shared.edges.itwin import new_session
+from shared.delivery.source import Arrival, Source, etag_text
 from shared.edges.storage import blob_service
-from shared.imaging import normalize
 from shared.ops.deadletters import AUDIT_PREFIX, DeadLetters
 from shared.ops.poison import POISON_QUEUE, parse_poison_message, poison_queue, sweep
 from shared.settings import load_settings
@@ -57,7 +54,7 @@ def test_concurrent_deliveries_of_a_good_blob_upload_once_and_no_one_errs(env, c
     assert Status.UPLOADED in {o.status for o in outcomes}
     assert all(o.code is None for o in outcomes)
     assert containers.names(containers.incoming) == []
-    assert set(containers.names(containers.processed)) == {LATEST_PREFIX + imodel, name}
+    assert containers.names(containers.processed) == [name]
     assert containers.names(containers.deadletter) == []
     assert len({u.data for u in emulator.state.uploads[imodel]}) == 1
 
@@ -108,38 +105,6 @@ def test_a_version_already_archived_is_not_dead_lettered(pipeline, containers, e
     assert outcome.status is Status.SKIPPED
     assert containers.names(containers.deadletter) == []
     assert containers.names(containers.incoming) == []
-
-
-def test_an_older_image_processed_late_is_archived_as_superseded(pipeline, containers, emulator, clock):
-    imodel = new_imodel()
-    first = f"{imodel}/first.png"
-    containers.incoming.upload_blob(first, png_bytes(300, 200))
-    assert pipeline.process(containers.incoming.get_blob_client(first)).status is Status.UPLOADED
-    marker = containers.processed.get_blob_client(LATEST_PREFIX + imodel)
-    recorded = marker.get_blob_properties().metadata["source_created"]
-    # A newer render was uploaded since (as recorded by its own delivery) ...
-    newer = (clock.wall + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    marker.set_blob_metadata({"source_created": newer, "blob": f"{imodel}/newer.png"})
-    late = f"{imodel}/late.png"
-    containers.incoming.upload_blob(late, png_bytes(320, 200))
-
-    outcome = pipeline.process(containers.incoming.get_blob_client(late))
-
-    assert recorded < newer
-    assert outcome.status is Status.SUPERSEDED
-    assert len(emulator.state.uploads[imodel]) == 1  # the late one was never sent
-    archived = containers.processed.get_blob_client(late).get_blob_properties().metadata
-    assert archived["superseded_by"] == newer
-    assert containers.names(containers.incoming) == []
-
-
-def test_the_newest_upload_marker_only_moves_forward(pipeline, containers):
-    imodel = new_imodel()
-    pipeline.disposer.record_upload(imodel, "2026-01-02T00:00:00Z", "b")
-    pipeline.disposer.record_upload(imodel, "2026-01-01T00:00:00Z", "a")
-    assert pipeline.disposer.latest_upload(imodel) == LatestUpload("2026-01-02T00:00:00Z", "b")
-    pipeline.disposer.record_upload(imodel, "2026-01-03T00:00:00Z", "c")
-    assert pipeline.disposer.latest_upload(imodel) == LatestUpload("2026-01-03T00:00:00Z", "c")
 
 
 def test_an_uncommitted_upload_is_ignored_until_committed(pipeline, containers, emulator):
@@ -248,46 +213,17 @@ def test_redrive_puts_the_original_back_and_keeps_the_payload_in_an_audit_trail(
     assert pipeline.process(containers.incoming.get_blob_client(name)).status is Status.UPLOADED
 
 
-def test_an_upload_overtaken_by_a_newer_one_sends_the_newer_again(env, containers, emulator, clock):
-    """Older and newer renders of one iModel in flight together; the newer's upload finishes while
-    the older's PUT is on the wire, so the older lands last. The older worker notices and re-sends."""
-    imodel = new_imodel()
-    newer_name, older_name = f"{imodel}/newer.png", f"{imodel}/older.png"
-    newer_original = png_bytes(500, 300, color=(200, 30, 30))
-    containers.processed.upload_blob(newer_name, newer_original)  # the newer one, already archived
-    containers.incoming.upload_blob(older_name, png_bytes(500, 300, color=(30, 30, 200)))
-    future = (clock.wall + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    marker = containers.processed.get_blob_client(LATEST_PREFIX + imodel)
-
-    class NewerFinishesMeanwhile(HTTPAdapter):
-        def send(self, request, *args, **kwargs):
-            if request.method == "PUT" and not marker.exists():
-                marker.upload_blob(b"", metadata={"source_created": future, "blob": newer_name})
-            return super().send(request, *args, **kwargs)
-
-    session = new_session()
-    session.mount("http://", NewerFinishesMeanwhile())
-    pipeline = build_pipeline(load_settings(env), session=session, clock=clock, sleep=clock.sleep, now=clock.now)
-
-    outcome = pipeline.process(containers.incoming.get_blob_client(older_name))
-
-    assert outcome.status is Status.UPLOADED
-    assert "sent again" in outcome.message
-    sent = emulator.state.uploads[imodel]
-    assert len(sent) == 2
-    expected = normalize(newer_original, pipeline.settings.image).data
-    assert sent[-1].data == expected != sent[0].data
-
-
 def test_a_blob_replaced_while_being_decoded_is_not_sent(env, containers, emulator, clock):
     imodel = new_imodel()
     name = f"{imodel}/render.png"
     containers.incoming.upload_blob(name, png_bytes(300, 200))
     replaced = []
 
+    state = containers.state.container_name
+
     def replace_on_marker_read(request):
-        # The marker is read just before sending: overwrite the blob at that moment.
-        if LATEST_PREFIX in request.http_request.url and not replaced:
+        # The delivery record is leased just before sending: overwrite the blob at that moment.
+        if f"/{state}/" in request.http_request.url and not replaced:
             replaced.append(True)
             containers.incoming.upload_blob(name, png_bytes(310, 200), overwrite=True)
 
@@ -310,9 +246,10 @@ def test_archiving_never_overwrites_a_newer_version_of_the_same_path(pipeline, c
     old_props = blob.get_blob_properties()
     old_bytes = blob.download_blob().readall()
     blob.delete_blob()  # replaced and fully handled meanwhile:
-    containers.processed.upload_blob(name, b"newer", metadata={"source_created": "2999-01-01T00:00:00Z"})
+    containers.processed.upload_blob(name, b"newer", metadata={"dropped": "2999-01-01T00:00:00Z"})
+    source = Source(Arrival(blob, old_props), parse_blob_path(containers.incoming.container_name, name), old_bytes)
 
-    pipeline.disposer.archive(blob, old_props, old_bytes, thumbnail=None, receipt=None)
+    pipeline.archiver.archive(source, pipeline.deadline(), sent=None, superseded_by="x")
 
     assert containers.read(containers.processed, name) == b"newer"
 

@@ -47,9 +47,14 @@ def test_ten_percent_503s_and_429s_still_upload_every_blob(pipeline, containers,
 
     report = drain(pipeline, workers=4, clock=clock)
 
-    assert report.counts == {"uploaded": len(names)}
+    # Four workers take one iModel's frames out of order: a frame older than one already sent is
+    # archived unsent, and each iModel ends with its newest frame (same second: the greatest name).
+    assert report.counts["uploaded"] + report.counts.get("superseded", 0) == len(names)
     assert emulator.state.statuses[503] > 0
     assert containers.names(containers.incoming) == []
+    assert len(containers.names(containers.processed)) == len(names)
+    for imodel in {name.split("/")[0] for name in names}:
+        assert pipeline.records.read(imodel).key.name == f"{imodel}/frame-007.png"
 
 
 def test_a_token_revoked_mid_run_is_refreshed_exactly_once(pipeline, containers, emulator, clock):
@@ -63,7 +68,7 @@ def test_a_token_revoked_mid_run_is_refreshed_exactly_once(pipeline, containers,
     assert report.counts == {"uploaded": len(second)}
     assert emulator.state.token_requests == 2
     assert emulator.state.statuses[401] == 1
-    assert len(containers.names(containers.processed)) == len(first) + len(second) + 2  # + two markers
+    assert len(containers.names(containers.processed)) == len(first) + len(second)
 
 
 @pytest.fixture
@@ -126,7 +131,7 @@ def test_load_run_with_faults_accounts_for_every_blob(pipeline, containers, emul
     assert report.ok
     assert report.counts["deadlettered"] == 2 * 10 + 1
     assert report.counts["uploaded"] + report.counts.get("superseded", 0) == len(names) - 20
-    processed = [n for n in containers.names(containers.processed) if not n.startswith("_latest/")]
+    processed = containers.names(containers.processed)
     dead = [n for n in containers.names(containers.deadletter) if not n.endswith(".error.json")]
     assert len(processed) + len(dead) == len(names) + 1
     assert containers.names(containers.incoming) == []

@@ -113,7 +113,9 @@ def pipeline(env: dict[str, str], clock: FakeClock, containers: Containers):  # 
     from shared.delivery.pipeline import build_pipeline
     from shared.settings import load_settings
 
-    return build_pipeline(load_settings(env), clock=clock, sleep=clock.sleep, now=clock.now)
+    built = build_pipeline(load_settings(env), clock=clock, sleep=clock.sleep, now=clock.now)
+    yield built
+    built.close()  # its sandbox workers end with the test, not whenever it is collected
 
 
 def png_bytes(width: int = 1600, height: int = 900, color: tuple[int, int, int] = (40, 120, 200)) -> bytes:

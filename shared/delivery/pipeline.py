@@ -92,6 +92,10 @@ class Pipeline:
         """Dead-letter a blob the host stopped retrying (named by a poison-queue message)."""
         return _Delivery(self, blob, self.deadline()).give_up()
 
+    def close(self) -> None:
+        """Stop the image stage's worker processes (a host process keeps its pipeline until it exits)."""
+        self.images.close()
+
 
 def build_pipeline(
     settings: Settings,

@@ -27,6 +27,10 @@ class ImageStage(Protocol):
         """Decode, fit and encode; raise ThumbnailError with a stable code when that fails."""
         ...
 
+    def close(self) -> None:
+        """Release what the stage holds (worker processes); the stage is not used afterwards."""
+        ...
+
 
 @dataclass
 class InProcessImages:

@@ -16,18 +16,18 @@ the incoming one first, since that is where it is now.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobProperties, BlobServiceClient, ContainerClient
 
 from shared.core.names import from_header
-from shared.core.payload import PAYLOAD_SUFFIX, payload_name
+from shared.core.payload import PAYLOAD_SUFFIX
+from shared.delivery.pipeline import utcnow
 from shared.delivery.source import ATTEMPTS_METADATA
 from shared.edges import storage
+from shared.ops.deadletters import DeadLetters
 from shared.settings import Settings
 
 INCOMING, PROCESSED, SUPERSEDED, DEADLETTERED = "incoming", "processed", "superseded", "deadlettered"
@@ -72,6 +72,8 @@ class StatusReader:
         self._incoming = blobs.get_container_client(settings.incoming_container)
         self._processed = blobs.get_container_client(settings.processed_container)
         self._deadletter = blobs.get_container_client(settings.deadletter_container)
+        # Read-only use: the clock only stamps redrives, which status never does.
+        self._letters = DeadLetters(blobs, settings, utcnow)
 
     def name_of(self, blob: str) -> str:
         """Accept ``{imodelId}/{name}`` or any of the three containers' ``container/...`` forms."""
@@ -132,16 +134,10 @@ class StatusReader:
         )
 
     def _deadletter_status(self, name: str) -> BlobStatus | None:
-        client = self._deadletter.get_blob_client(payload_name(name))
-        try:
-            data = storage.storage_call(f"read {payload_name(name)}", lambda: client.download_blob().readall())
-        except ResourceNotFoundError:
+        entry = self._letters.show(name)
+        if entry is None:
             return None
-        try:
-            payload = json.loads(data)
-        except ValueError:
-            payload = {"code": "?", "message": "unreadable payload"}
-        payload = payload if isinstance(payload, dict) else {}
+        payload = entry.payload
         api = payload.get("api") if isinstance(payload.get("api"), dict) else {}
         return BlobStatus(
             blob=name,

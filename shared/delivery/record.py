@@ -144,33 +144,25 @@ class Hold:
 
     def renew(self) -> None:
         """Extend the lease before a request that must finish while we hold it; lost: not ours to send."""
-        try:
-            storage.storage_call(
-                f"renew the lease on {self.blob.container_name}/{self.blob.blob_name}",
-                self.lease.renew,
-                account=self.blob.account_name,
-            )
-        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as exc:
-            raise lost(self.blob, exc) from exc
-        except ThumbnailError as error:
-            if error.details.get("status") in (409, 412):
-                raise lost(self.blob, error) from error
-            raise
+        self._while_held(f"renew the lease on {self.blob.container_name}/{self.blob.blob_name}", self.lease.renew)
 
     def write(self, record: DeliveryRecord) -> None:
         """Record what was sent, only while the lease is still ours."""
         data = record.to_json()
+        self._while_held(
+            f"write the delivery record {self.blob.container_name}/{self.blob.blob_name}",
+            lambda: self.blob.upload_blob(
+                data,
+                overwrite=True,
+                lease=self.lease,
+                content_settings=ContentSettings(content_type="application/json"),
+            ),
+        )
+
+    def _while_held(self, what: str, call: Callable[[], object]) -> None:
+        """One request that needs the lease: a lease that is gone or taken (409/412) means it was lost."""
         try:
-            storage.storage_call(
-                f"write the delivery record {self.blob.container_name}/{self.blob.blob_name}",
-                lambda: self.blob.upload_blob(
-                    data,
-                    overwrite=True,
-                    lease=self.lease,
-                    content_settings=ContentSettings(content_type="application/json"),
-                ),
-                account=self.blob.account_name,
-            )
+            storage.storage_call(what, call, account=self.blob.account_name)
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as exc:
             raise lost(self.blob, exc) from exc
         except ThumbnailError as error:

@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import re
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -40,7 +38,9 @@ if __package__ in (None, ""):
 
 from bench.corpus import K8, Item, ensure, render_scene
 from bench.formats_corpus import heic_bytes, scene_avif, scene_exr, tiff16_scene
+from bench.fresh import run_child
 from shared.imaging import estimate_decode_bytes, probe
+from shared.sandbox.procfs import reset_peak_rss, status_bytes
 from shared.settings import ImageLimits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,12 +70,12 @@ def child(method: str, path: str) -> None:
     data = Path(path).read_bytes()
     run = {"ours": _ours, "decode": _decode, "vips": _vips}[method]
     prepare = _prepare(method, data)
-    Path("/proc/self/clear_refs").write_text("5")  # reset the peak-RSS mark (Linux 4.0+)
-    before = _status_bytes("VmRSS")
+    reset_peak_rss()
+    before = status_bytes("VmRSS")
     started = time.perf_counter()
     ok = run(data, prepare)
     seconds = time.perf_counter() - started
-    added = max(0, _status_bytes("VmHWM") - before)
+    added = max(0, status_bytes("VmHWM") - before)
     print(json.dumps({"seconds": seconds if ok else None, "added": added}))
 
 
@@ -135,23 +135,11 @@ def _vips(data: bytes, pyvips: object) -> bool:
     return True
 
 
-def _status_bytes(field: str) -> int:
-    match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
-    return int(match[1]) * 1024 if match else 0
-
-
 # -- the parent --------------------------------------------------------------------------------------
 
 
 def measure(method: str, path: Path) -> Sample | None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.formats_bench", "--child", method, str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    values = json.loads(result.stdout.strip().splitlines()[-1])
+    values = run_child("bench.formats_bench", method, str(path))
     return None if values["seconds"] is None else Sample(values["seconds"], values["added"])
 
 

@@ -32,6 +32,7 @@ from PIL import Image, ImageCms
 from shared.core.errors import ThumbnailError
 from shared.imaging import ImageLimits, InProcessImages, estimate_decode_bytes
 from shared.sandbox import SandboxedImages, SandboxSettings
+from shared.sandbox.procfs import reset_peak_rss, status_bytes
 
 OK = "ok"
 
@@ -338,14 +339,6 @@ def build(name: str) -> bytes:
 MB = 1_000_000
 
 
-def _status_bytes(key: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def _limits(case: Case) -> ImageLimits:
     return ImageLimits(allow_tiff=case.allow_tiff)
 
@@ -354,9 +347,8 @@ def run_in_process(name: str) -> dict[str, object]:
     """One case decoded in this process (``--in-process``: how things were before the sandbox)."""
     case = BY_NAME[name]
     data = build(name)
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
-    before = _status_bytes("VmRSS")
+    reset_peak_rss()
+    before = status_bytes("VmRSS")
     started = time.perf_counter()
     estimate: int | None = None
     try:
@@ -372,8 +364,8 @@ def run_in_process(name: str) -> dict[str, object]:
     return {
         "outcome": outcome,
         "seconds": time.perf_counter() - started,
-        "peak": _status_bytes("VmHWM"),
-        "added": _status_bytes("VmHWM") - before,
+        "peak": status_bytes("VmHWM"),
+        "added": status_bytes("VmHWM") - before,
         "estimate": estimate,
     }
 
@@ -464,7 +456,7 @@ def _run_sandboxed(names: list[str], timeout: float) -> int:
         for stage in stages.values():
             stage.warm_up()
         gc.collect()
-        host_before = _status_bytes("VmRSS")
+        host_before = status_bytes("VmRSS")
         for name in names:
             case = BY_NAME[name]
             data = case_path(name).read_bytes()
@@ -492,8 +484,8 @@ def _run_sandboxed(names: list[str], timeout: float) -> int:
                 "added": added or None,
                 "estimate": estimate,
             }
-            print(_row(name, result, _mb(_status_bytes("VmRSS"))), flush=True)
-        host_after = _status_bytes("VmRSS")
+            print(_row(name, result, _mb(status_bytes("VmRSS"))), flush=True)
+        host_after = status_bytes("VmRSS")
     finally:
         for stage in stages.values():
             stage.close()

@@ -22,10 +22,8 @@ import argparse
 import io
 import json
 import os
-import re
 import resource
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -36,8 +34,10 @@ if __package__ in (None, ""):  # run as a file: make the repository root importa
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.corpus import ITEMS, Item, ensure
+from bench.fresh import run_child
 from shared.imaging import estimate_decode_bytes, probe
 from shared.imaging.admission import bytes_per_pixel
+from shared.sandbox.procfs import reset_peak_rss, status_bytes
 from shared.settings import ImageLimits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,12 +74,12 @@ def child(method: str, path: str) -> None:
     """Run one method on one file and print a JSON line with time and memory."""
     data = Path(path).read_bytes()
     run = {"ours": _ours, "naive": _naive, "decode": _decode}[method]
-    reset = _reset_peak_rss()
-    before = _rss_bytes()
+    reset = reset_peak_rss()
+    before = status_bytes("VmRSS")
     started = time.perf_counter()
     output = run(data)
     seconds = time.perf_counter() - started
-    peak = _peak_rss_bytes() if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = status_bytes("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"seconds": seconds, "peak": peak, "before": before, "output": output}))
 
 
@@ -111,40 +111,11 @@ def _naive(data: bytes) -> int:
     return len(buffer.getvalue())
 
 
-def _status_kib(field: str) -> int:
-    match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
-    return int(match[1]) if match else 0
-
-
-def _rss_bytes() -> int:
-    return _status_kib("VmRSS") * 1024
-
-
-def _peak_rss_bytes() -> int:
-    return _status_kib("VmHWM") * 1024
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark (Linux 4.0+), so the peak is the call's own."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
 # -- the parent: corpus, runs, table ------------------------------------------------------------
 
 
 def measure(method: str, path: Path) -> Sample:
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.normalize_bench", "--child", method, str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    values = json.loads(result.stdout.strip().splitlines()[-1])
+    values = run_child("bench.normalize_bench", method, str(path))
     return Sample(
         seconds=values["seconds"],
         peak_bytes=values["peak"],

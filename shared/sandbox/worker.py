@@ -41,6 +41,7 @@ from shared.sandbox.frames import (
     thumbnail_to_json,
     write_frame,
 )
+from shared.sandbox.procfs import reset_peak_rss, status_bytes
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -49,24 +50,6 @@ def address_space_bytes() -> int:
     """This process's mapped address space now (what ``RLIMIT_AS`` counts)."""
     with open("/proc/self/statm", "rb") as statm:
         return int(statm.read().split()[0]) * _PAGE
-
-
-def status_bytes(key: bytes) -> int:
-    """A ``/proc/self/status`` figure in bytes: ``VmPeak`` (largest address space), ``VmHWM`` (peak RSS)."""
-    with open("/proc/self/status", "rb") as status:
-        for line in status:
-            if line.startswith(key + b":"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def reset_peak_rss() -> None:
-    """Start ``VmHWM`` again from the current RSS (Linux 4.0+), so each job reports its own peak."""
-    try:
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")
-    except OSError:
-        pass
 
 
 def set_address_limit(limit: int | None) -> None:
@@ -108,7 +91,7 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
             return 0
         limit = address_space_bytes() + int(header["size"]) + int(header["grant"])
         reset_peak_rss()
-        rss_before = status_bytes(b"VmRSS")
+        rss_before = status_bytes("VmRSS")
         started = time.perf_counter()
         reply: dict[str, Any]
         payload: bytes | None = None
@@ -141,8 +124,8 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
         reply.update(
             seconds=time.perf_counter() - started,
             limit=limit,
-            peak=status_bytes(b"VmPeak"),
-            peak_rss=status_bytes(b"VmHWM"),
+            peak=status_bytes("VmPeak"),
+            peak_rss=status_bytes("VmHWM"),
             rss_before=rss_before,
             reused=bool(header.get("reuse")),
         )

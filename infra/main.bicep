@@ -57,7 +57,7 @@ param principalId string = ''
   'Group'
   'ServicePrincipal'
 ])
-@description('What principalId is: User for a person (the azd default), ServicePrincipal for a CI identity.')
+@description('What principalId is: azd fills it (AZURE_PRINCIPAL_TYPE) with the type of its signed-in principal, User for a person, ServicePrincipal for a CI identity; Group only by hand.')
 param principalType string = 'User'
 
 @description('E-mail address the alerts go to (ALERT_EMAIL); empty: the action group has no receiver.')

@@ -117,3 +117,18 @@ def test_principals_are_the_app_identity_and_the_topic_identity() -> None:
     assert "identity" in set(t.leaves(params["appPrincipalId"]))
     assert "principalId" in set(t.leaves(params["appPrincipalId"]))
     assert "systemTopic" in set(t.leaves(params["eventGridPrincipalId"]))
+
+
+def test_azd_sets_the_operator_principal_type_from_its_own_login() -> None:
+    """A CI deploy signs azd in as a service principal; with principalType fixed to User, ARM answers
+    UnmatchedPrincipalType.  azd substitutes ``${AZURE_PRINCIPAL_TYPE}`` in main.parameters.json with the
+    type of the signed-in principal (Azure/azure-dev, cli/azd/pkg/infra/provisioning/bicep/bicep_provider.go:
+    ``evalParamEnvSubst`` answers PrincipalTypeEnvVarName from ``CurrentPrincipalType``, "User" or
+    "ServicePrincipal"), and leaves the parameter out (so its default applies) when it yields nothing."""
+    parameters = json.loads((t.INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert parameters["principalType"] == {"value": "${AZURE_PRINCIPAL_TYPE}"}
+    assert t.param_default(t.main(), "principalType") == "User"
+    for produced_by_azd in ("User", "ServicePrincipal"):
+        assert produced_by_azd in t.decorators(t.main(), "principalType")["allowed"]
+        assert produced_by_azd in t.decorators(t.module("role-assignments"), "operatorPrincipalType")["allowed"]
+    assert t.module_call("role-assignments")["config"]["params"]["operatorPrincipalType"] == "principalType"

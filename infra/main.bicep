@@ -37,13 +37,13 @@ param itwinTokenUrl string = 'https://ims.bentley.com/connect/token'
 @description('Memory of each Flex Consumption instance, in MB.')
 param instanceMemoryMB int = 2048
 
-// Rate-limit math (details in modules/function-app.bicep and infra/README.md): one instance runs 4
-// blobs at a time (host.json maxDegreeOfParallelism) at 0.5-1 s each, i.e. at most 480 iTwin calls
-// per minute; the Community tier allows 500/min per client, so 1 instance.  On the 5000/min tier use 10.
-@minValue(1)
+// Flex Consumption accepts 40 to 1000 (its documented range; below 40 only as a preview in a few
+// regions).  40 instances can call the iTwin API far faster than its rate limit allows: the app paces
+// and retries its own calls, the instance cap does not (infra/README.md, "Maximum instance count").
+@minValue(40)
 @maxValue(1000)
-@description('Most instances the app may scale out to; bounded by the iTwin rate limit, not by load.')
-param maximumInstanceCount int = 1
+@description('Most instances the app may scale out to: 40 (the lowest maximum Flex Consumption accepts) to 1000.')
+param maximumInstanceCount int = 40
 
 @minValue(1)
 @description('Days a source stays in the processed container before lifecycle management deletes it.')

@@ -36,17 +36,13 @@ param itwinTokenUrl string
 @description('Memory of each instance, in MB.  512 is left out: four concurrent image decodes (host.json maxDegreeOfParallelism) do not fit next to the host and the Python worker.')
 param instanceMemoryMB int
 
-// How many instances may run at once, chosen by the iTwin rate limit (see infra/README.md):
-//   one blob = about one API call (the IMS token is cached for an hour per instance);
-//   one instance runs host.json extensions.blobs.maxDegreeOfParallelism = 4 blobs at a time,
-//   and a blob takes 0.5-1 s, so one instance makes 4 / 0.5 s = 8 calls/s = 480 calls/min at most
-//   (240/min at 1 s per blob).
-//   Community tier: 500 calls/min per client  =>  floor(500 / 480) = 1 instance.
-//   Two instances would make up to 960/min and live on 429s; the code honours retry-after, but that
-//   spends the retry budget instead of doing work.
-//   5000/min tier: floor(5000 / 480) = 10  =>  set maximumInstanceCount to 10.
-//   Changing maxDegreeOfParallelism changes the divisor: max = floor(limit / (60 * parallelism / 0.5)).
-@minValue(1)
+// How many instances may run at once.  Flex Consumption's documented range is 40 to 1000
+// (learn.microsoft.com azure-functions/flex-consumption-plan, "Considerations"); lower values are a
+// preview in a few regions and refused elsewhere.  The cap does not bound the iTwin API call rate:
+// one instance runs host.json maxDegreeOfParallelism = 4 blobs at a time, about one call each, so 40
+// instances could make far more than the Community tier's 500 calls/min; the app's own pacing and
+// retry-after handling keep it under the limit (infra/README.md, "Maximum instance count").
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int
 

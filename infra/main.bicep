@@ -60,6 +60,17 @@ param principalId string = ''
 @description('What principalId is: azd fills it (AZURE_PRINCIPAL_TYPE) with the type of its signed-in principal, User for a person, ServicePrincipal for a CI identity; Group only by hand.')
 param principalType string = 'User'
 
+@description('Object ids of the principals that drop files into the incoming container (a render farm\'s managed identity or service principal; PRODUCER_PRINCIPAL_IDS, a JSON array); each gets Storage Blob Data Contributor on that container only.')
+param producerPrincipalIds array = []
+
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+@description('What every producerPrincipalIds entry is (PRODUCER_PRINCIPAL_TYPE).')
+param producerPrincipalType string = 'ServicePrincipal'
+
 @description('E-mail address the alerts go to (ALERT_EMAIL); empty: the action group has no receiver.')
 param alertEmail string = ''
 
@@ -184,6 +195,9 @@ module roles 'modules/role-assignments.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     operatorPrincipalId: principalId
     operatorPrincipalType: principalType
+    incomingContainerName: incomingContainerName
+    producerPrincipalIds: producerPrincipalIds
+    producerPrincipalType: producerPrincipalType
   }
 }
 

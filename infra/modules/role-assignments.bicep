@@ -25,6 +25,20 @@ param operatorPrincipalId string = ''
 @description('What operatorPrincipalId is.')
 param operatorPrincipalType string = 'User'
 
+@description('Name of the container the producers drop files into (thumbnails).')
+param incomingContainerName string
+
+@description('Object ids of the principals that drop files, a render farm\'s identity say; each gets Storage Blob Data Contributor on the incoming container only.  Empty: nobody but the operator can drop.')
+param producerPrincipalIds array = []
+
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+@description('What every entry of producerPrincipalIds is: ServicePrincipal for a managed identity or an app registration (a render farm), User or Group for people.')
+param producerPrincipalType string = 'ServicePrincipal'
+
 // Built-in role definition ids (the same in every tenant).
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
@@ -45,6 +59,11 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
 resource eventGridDeadletter 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   parent: blobService
   name: eventGridDeadletterContainerName
+}
+
+resource incoming 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: blobService
+  name: incomingContainerName
 }
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
@@ -169,3 +188,18 @@ resource operatorQueueContributor 'Microsoft.Authorization/roleAssignments@2022-
     principalType: operatorPrincipalType
   }
 }
+
+// Storage Blob Data Contributor, for each producer (optional, producerPrincipalIds), scoped to the
+// incoming container only: shared keys are off, so whoever drops a file into thumbnails/ (a render
+// farm, an export job) needs an Entra role to write there.  Scoped to the container, not the account:
+// a producer can neither read the processed archive nor touch the dead-letters nor the host's
+// bookkeeping.  Contributor is the narrowest built-in role that can write a blob.
+resource producerBlobContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for producer in producerPrincipalIds: {
+  name: guid(incoming.id, producer, storageBlobDataContributor)
+  scope: incoming
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    principalId: producer
+    principalType: producerPrincipalType
+  }
+}]

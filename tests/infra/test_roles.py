@@ -25,8 +25,11 @@ EXPECTED = {
     # the optional operator (main.bicep principalId, from azd's AZURE_PRINCIPAL_ID)
     (STORAGE_BLOB_DATA_CONTRIBUTOR, "operatorPrincipalId", "storage"),
     (STORAGE_QUEUE_DATA_CONTRIBUTOR, "operatorPrincipalId", "storage"),
+    # each producer that drops files (main.bicep producerPrincipalIds, a render farm): the loop variable
+    (STORAGE_BLOB_DATA_CONTRIBUTOR, "producer", "incoming"),
 }
 OPERATOR = "operatorPrincipalId"
+PRODUCER = "producer"
 
 ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
 
@@ -57,6 +60,7 @@ def test_scopes_are_the_resources_they_name() -> None:
         "secret": "Microsoft.KeyVault/vaults/secrets",
         "appInsights": "Microsoft.Insights/components",
         "eventGridDeadletter": "Microsoft.Storage/storageAccounts/blobServices/containers",
+        "incoming": "Microsoft.Storage/storageAccounts/blobServices/containers",
     }
     for symbol, type_ in existing.items():
         assert symbol in t.resources(doc, type_, existing=True), f"{symbol} is not an existing {type_}"
@@ -76,6 +80,8 @@ def test_every_assignment_has_a_deterministic_guid_name_and_a_service_principal(
         assert assignment["properties"]["principalId"] in leaves, f"{symbol}: name must include the principal"
         if assignment["properties"]["principalId"] == OPERATOR:
             assert assignment["properties"]["principalType"] == "operatorPrincipalType", symbol
+        elif assignment["properties"]["principalId"] == PRODUCER:
+            assert assignment["properties"]["principalType"] == "producerPrincipalType", symbol
         else:
             assert assignment["properties"]["principalType"] == "ServicePrincipal", symbol
 
@@ -132,3 +138,39 @@ def test_azd_sets_the_operator_principal_type_from_its_own_login() -> None:
         assert produced_by_azd in t.decorators(t.main(), "principalType")["allowed"]
         assert produced_by_azd in t.decorators(t.module("role-assignments"), "operatorPrincipalType")["allowed"]
     assert t.module_call("role-assignments")["config"]["params"]["operatorPrincipalType"] == "principalType"
+
+
+def test_producers_may_write_to_the_incoming_container_and_nowhere_else() -> None:
+    """Shared keys are off, so a render farm can drop a file only with an Entra role: each object id in
+    producerPrincipalIds gets Storage Blob Data Contributor scoped to the incoming container (not the
+    account), with producerPrincipalType.  azd fills the array from PRODUCER_PRINCIPAL_IDS: for an array
+    parameter whose value is a string, azd substitutes the variable and parses the result as JSON, and
+    leaves the parameter out while the variable is unset (Azure/azure-dev bicep_provider.go,
+    ``loadParameters``, "Path A")."""
+    doc = t.module("role-assignments")
+    producer = doc["resources"]["producerBlobContributor"]
+    loop = producer["config"]["loop_type"]["detail"]
+    assert (loop["item_name"], loop["array_name"]) == (PRODUCER, "producerPrincipalIds")
+    grant = t.body(producer)
+    assert grant["scope"] == "incoming"
+    assert t.role_definition_guid(doc, grant) == STORAGE_BLOB_DATA_CONTRIBUTOR
+    assert (grant["properties"]["principalId"], grant["properties"]["principalType"]) == (
+        PRODUCER,
+        "producerPrincipalType",
+    )
+    assert t.function_types(grant["name"]) == {"guid"}
+    assert {"incoming", PRODUCER} <= set(t.leaves(grant["name"])), "one name per producer and container"
+    container = t.resources(doc, "Microsoft.Storage/storageAccounts/blobServices/containers", existing=True)
+    assert container["incoming"]["parent"] == "blobService"
+    assert t.module_param_value("role-assignments", container["incoming"]["name"]) == "thumbnails"
+    # optional, and a render farm is a service principal unless said otherwise
+    assert t.param_default(doc, "producerPrincipalIds") == []
+    assert t.param_default(t.main(), "producerPrincipalIds") == []
+    assert t.param_default(t.main(), "producerPrincipalType") == "ServicePrincipal"
+    assert t.decorators(t.main(), "producerPrincipalType")["allowed"] == ["User", "Group", "ServicePrincipal"]
+    params = t.module_call("role-assignments")["config"]["params"]
+    assert params["producerPrincipalIds"] == "producerPrincipalIds"
+    assert params["producerPrincipalType"] == "producerPrincipalType"
+    parameters = json.loads((t.INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert parameters["producerPrincipalIds"] == {"value": "${PRODUCER_PRINCIPAL_IDS}"}
+    assert parameters["producerPrincipalType"] == {"value": "${PRODUCER_PRINCIPAL_TYPE}"}

@@ -21,7 +21,13 @@ resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
     displayName: 'Thumbnail drop'
     category: 'workbook'
     sourceId: applicationInsightsId
-    serializedData: loadTextContent('../queries/workbook.json')
+    // fallbackResourceIds: the component the panels query when the workbook is opened outside it (from
+    // Azure Monitor > Workbooks, or a link); without it every panel there is empty.
+    serializedData: string(union(loadJsonContent('../queries/workbook.json'), {
+      fallbackResourceIds: [
+        applicationInsightsId
+      ]
+    }))
     version: 'Notebook/1.0'
   }
 }

@@ -116,6 +116,16 @@ resource retriesExhausted 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = 
           query: loadTextContent('../queries/retries-exhausted.kql')
           timeAggregation: 'Total'
           metricMeasureColumn: 'events'
+          // one alert per blob: the query's `by blob`, so the alert names the blob
+          dimensions: [
+            {
+              name: 'blob'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
           operator: 'GreaterThan'
           threshold: 0
           failingPeriods: {

@@ -16,6 +16,21 @@ same checks over what ``pycep-parser`` makes of each ``.bicep`` file, with copie
 * required properties are present and read-only ones are not set;
 * a discriminated object (an Event Grid destination, say) is checked against the variant its
   discriminator literal selects;
+* a string literal's length and pattern and an int's range fit the type's ``minLength``/``maxLength``/
+  ``pattern``/``minValue``/``maxValue`` (an interpolation's literal characters alone must fit the
+  maximum); both branches of ``cond ? a : b`` are checked;
+* a child type (``a/b/c``) is declared with ``parent`` (a resource of the parent type) and a one-segment
+  name, or without it and one name segment per type segment (Bicep's BCP169/BCP170); a resource's
+  ``scope`` names a resource of the file and the type is an extension type, and a resource without one
+  is deployable at the file's ``targetScope``;
+* a parameter's decorators fit its type (``@minValue`` only on an int, ``@minLength`` on a string or an
+  array, ``@secure`` on a string or an object: BCP124), and its default and ``@allowed`` values fit its
+  type and decorators;
+* a module call passes only parameters the module declares, every one it requires, values of the
+  declared kind within the declared decorators (a parameter by its declared type and ``@allowed``
+  values, a ``@secure()`` one only to a ``@secure()`` one), and ``scope`` where the module's targetScope
+  differs from the file's; the module's resources are checked again with the literal values the call
+  passes (a name that breaks the type's pattern is caught where it is chosen);
 * a reference to a resource's property anywhere in the file (``storage.properties.primaryEndpoints.blob``,
   in an expression or inside ``'${...}'``) names properties its type has (read-only ones included), and
   a module's ``mod.outputs.x`` names an output that module declares.
@@ -147,9 +162,21 @@ class _Checker:
         self.findings.append(Finding(self.file, name, type_, path or "(body)", message))
 
     def run(self) -> list[Finding]:
+        self.run_resources()
+        self.check_parameters()
+        self.check_modules()
+        self.check_references()
+        return self.findings
+
+    def run_resources(self) -> None:
         for name, declaration in (self.doc.get("resources") or {}).items():
             type_ = f"{declaration['type']}@{declaration['api_version']}"
             self._resource = (name, type_)
+            body = declaration["config"]
+            # `= if (cond) {...}` and `= [for x in xs: {...}]` wrap the body one level down
+            while isinstance(body, dict) and "config" in body and ("condition" in body or "loop_type" in body):
+                body = body["config"]
+            self.check_parent_and_name(declaration["type"], body)
             if type_ in UNVERIFIED:
                 continue
             found = self.index.resource(type_)
@@ -161,14 +188,251 @@ class _Checker:
                 continue
             if resource_type.get("writableScopes") == 0:
                 self.report("", "this type is read-only: it can only be referenced with 'existing'")
-            body = declaration["config"]
-            # `= if (cond) {...}` and `= [for x in xs: {...}]` wrap the body one level down
-            while isinstance(body, dict) and "config" in body and ("condition" in body or "loop_type" in body):
-                body = body["config"]
+            self.check_resource_scope(resource_type, body)
             body = {k: v for k, v in body.items() if k.lower() not in _BICEP_KEYWORDS}
             self.check(nodes, resource_type["body"], body, "")
-        self.check_references()
-        return self.findings
+
+    # -- where a resource goes: parent, name segments, scope ----------------------------------------
+
+    def target_scope(self) -> str:
+        scope = (self.doc.get("globals") or {}).get("scope") or {}
+        return str(scope.get("value") or "resourceGroup")
+
+    def check_parent_and_name(self, type_name: str, body: dict[str, Any]) -> None:
+        """A child type (``a/b/c``) is declared with ``parent`` and a one-segment name, or without it and
+        a name of one segment per type segment (``'acct/default'``): Bicep's BCP169 / BCP170."""
+        segments = len(type_name.split("/")) - 1
+        parent = body.get("parent")
+        resources = self.doc.get("resources") or {}
+        if parent is not None:
+            if not isinstance(parent, str) or parent not in resources:
+                self.report("parent", f"no resource named {parent!r} in this file")
+                return
+            expected_type = type_name.rsplit("/", 1)[0]
+            if resources[parent]["type"].lower() != expected_type.lower():
+                self.report("parent", f"'{parent}' is a {resources[parent]['type']}, not a {expected_type}")
+            expected = 1
+        else:
+            expected = segments
+        name = body.get("name")
+        if isinstance(name, str) and name in self.variables:
+            name = self.variables[name]["value"]
+        if not isinstance(name, str) or name in self.symbols:
+            return  # computed, or a parameter: its segments cannot be told here
+        found = _literal_text(name).count("/") + 1
+        if found == expected:
+            return
+        if parent is not None:
+            self.report("name", f"'{name}' has {found} segments; with 'parent' the name is one segment (BCP170)")
+        else:
+            self.report(
+                "name",
+                f"'{name}' has {found} segment(s), a {type_name} needs {expected} ('parent/child'), "
+                "or declare 'parent' (BCP169)",
+            )
+
+    def check_resource_scope(self, resource_type: dict[str, Any], body: dict[str, Any]) -> None:
+        writable = resource_type.get("writableScopes")
+        scope = body.get("scope")
+        resources = self.doc.get("resources") or {}
+        if scope is None:
+            wanted = _SCOPE_BITS.get(self.target_scope())
+            if isinstance(writable, int) and wanted and writable and not writable & wanted and "parent" not in body:
+                self.report("", f"cannot be deployed at {self.target_scope()} scope (the file's targetScope)")
+        elif isinstance(scope, str):
+            if scope not in resources:
+                self.report("scope", f"no resource named {scope!r} in this file")
+            elif isinstance(writable, int) and not writable & _EXTENSION:
+                self.report("scope", "not an extension resource type: it cannot take a resource as its scope")
+
+    # -- parameters: decorators that fit their type, defaults and allowed values that fit both ------
+
+    def check_parameters(self) -> None:
+        for name, param in self.params.items():
+            self._resource = (f"param {name}", str(param.get("type")))
+            decorators = _decorators(param)
+            for decorator, kinds in _DECORATOR_KINDS.items():
+                if decorator in decorators and param.get("type") not in kinds:
+                    self.report(
+                        _DECORATOR_NAMES[decorator],
+                        f"cannot be attached to a parameter of type {param.get('type')} "
+                        f"(only {' or '.join(sorted(kinds))})",
+                    )
+            for value in decorators.get("allowed") or []:
+                self.check_argument(param, value, "@allowed", check_allowed=False)
+            default = param.get("default")
+            if (
+                default is not None
+                and not _is_expression(default)
+                and not (isinstance(default, str) and default in self.symbols)
+            ):
+                self.check_argument(param, default, "(default)")
+
+    def check_argument(self, param: dict[str, Any], value: Any, path: str, *, check_allowed: bool = True) -> None:
+        """A literal value given to a parameter (its default, an @allowed entry, a module argument) fits
+        the parameter's type and decorators, as ARM validates it when the deployment starts."""
+        kind = param.get("type")
+        fits = {
+            "string": isinstance(value, str),
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "bool": isinstance(value, bool),
+            "object": isinstance(value, dict),
+            "array": isinstance(value, list),
+        }.get(str(kind), True)
+        if not fits:
+            self.report(path, f"expected {_article(str(kind))}, got {_describe(value)}")
+            return
+        decorators = _decorators(param)
+        allowed = decorators.get("allowed")
+        interpolated = isinstance(value, str) and "${" in value
+        if check_allowed and isinstance(allowed, list) and not interpolated and value not in allowed:
+            self.report(path, f"{_describe(value)} is not one of the @allowed values {allowed}")
+        if kind == "int":
+            low, high = decorators.get("min_value"), decorators.get("max_value")
+            if isinstance(low, int) and value < low:
+                self.report(path, f"{value} is below @minValue({low})")
+            if isinstance(high, int) and value > high:
+                self.report(path, f"{value} is above @maxValue({high})")
+        if kind in ("string", "array"):
+            length = len(_literal_text(value)) if isinstance(value, str) else len(value)
+            low, high = decorators.get("min_length"), decorators.get("max_length")
+            if isinstance(low, int) and length < low and not interpolated:
+                self.report(path, f"{_describe(value)} is shorter than @minLength({low})")
+            if isinstance(high, int) and length > high:
+                self.report(path, f"{_describe(value)} is longer than @maxLength({high})")
+
+    # -- modules: parameter names, kinds, decorators and scope --------------------------------------
+
+    def check_modules(self) -> None:
+        if self.path is None:
+            return
+        resources = self.doc.get("resources") or {}
+        for name, module in (self.doc.get("modules") or {}).items():
+            relative = module["detail"]["path"]
+            self._resource = (f"module {name}", relative)
+            target_path = (self.path.parent / relative).resolve()
+            if not target_path.is_file():
+                self.report("", "the module's file does not exist")
+                continue
+            target = parse(target_path)
+            config: dict[str, Any] = module["config"]
+            while "config" in config and ("condition" in config or "loop_type" in config):
+                config = config["config"]
+            declared: dict[str, Any] = target.get("parameters") or {}
+            passed: dict[str, Any] = config.get("params") or {}
+            for param, value in passed.items():
+                if param not in declared:
+                    close = difflib.get_close_matches(param, list(declared), n=1)
+                    hint = f" (did you mean '{close[0]}'?)" if close else ""
+                    self.report(f"params.{param}", f"the module declares no such parameter{hint}")
+                else:
+                    self.check_module_argument(declared[param], value, f"params.{param}")
+            for param, declaration in declared.items():
+                if declaration.get("default") is None and param not in passed:
+                    self.report(f"params.{param}", "is required: the module declares it without a default")
+            self.check_module_body_with_arguments(name, relative, target, target_path, passed)
+            self._resource = (f"module {name}", relative)
+            module_scope = str(((target.get("globals") or {}).get("scope") or {}).get("value") or "resourceGroup")
+            scope = config.get("scope")
+            if scope is None:
+                if module_scope != self.target_scope():
+                    self.report(
+                        "scope",
+                        f"a {module_scope} module deployed from a {self.target_scope()} file needs 'scope'",
+                    )
+            elif isinstance(scope, str):
+                wanted_type = _SCOPE_RESOURCE_TYPES.get(module_scope)
+                if scope not in resources:
+                    self.report("scope", f"no resource named {scope!r} in this file")
+                elif wanted_type is None or resources[scope]["type"].lower() != wanted_type.lower():
+                    self.report("scope", f"'{scope}' is a {resources[scope]['type']}, not a {module_scope}")
+
+    def check_module_body_with_arguments(
+        self, call: str, relative: str, target: dict[str, Any], target_path: Path, passed: dict[str, Any]
+    ) -> None:
+        """Check the module's resources again with the literal values this file passes (through its
+        variables): a name that breaks the type's length or pattern is caught where it is chosen."""
+        declared: dict[str, Any] = target.get("parameters") or {}
+        values = {}
+        for param, value in passed.items():
+            literal = self.literal_value(value)
+            if param in declared and literal is not None:
+                values[param] = literal
+        if not values:
+            return
+        parameters = {}
+        for param, declaration in declared.items():
+            if param in values:
+                kept = [d for d in declaration.get("decorators") or [] if d.get("type") != "allowed"]
+                declaration = {**declaration, "default": values[param], "decorators": kept}
+            parameters[param] = declaration
+        with_arguments = _Checker(self.index, {**target, "parameters": parameters}, relative)
+        as_declared = _Checker(self.index, target, relative)
+        for checker in (with_arguments, as_declared):
+            checker.path = target_path
+            checker.run_resources()
+        known = set(as_declared.findings)
+        for finding in with_arguments.findings:
+            if finding not in known:
+                self.findings.append(
+                    Finding(
+                        self.file,
+                        f"module {call} -> {finding.resource}",
+                        finding.type,
+                        finding.path,
+                        f"{finding.message} (the value {self.file} passes)",
+                    )
+                )
+
+    def literal_value(self, value: Any) -> Any:
+        """A string, int or bool this file passes, following its variables (None: not a literal)."""
+        seen: set[str] = set()
+        while isinstance(value, str) and value in self.variables and value not in seen:
+            seen.add(value)
+            value = self.variables[value]["value"]
+        if isinstance(value, bool | int) or (isinstance(value, str) and value not in self.symbols):
+            return value
+        return None
+
+    def check_module_argument(self, param: dict[str, Any], value: Any, path: str) -> None:
+        conditional = _conditional(value)
+        if conditional is not None:
+            self.check_module_argument(param, conditional[0], f"{path} (true branch)")
+            self.check_module_argument(param, conditional[1], f"{path} (false branch)")
+            return
+        if isinstance(value, str) and value in self.params:
+            source = self.params[value]
+            if source.get("type") != param.get("type"):
+                self.report(
+                    path,
+                    f"parameter {value} is {_article(str(source.get('type')))}, "
+                    f"the module's parameter {_article(str(param.get('type')))}",
+                )
+                return
+            if "secure" in _decorators(source) and "secure" not in _decorators(param):
+                self.report(path, f"the @secure() parameter {value} goes to a parameter that is not @secure()")
+            for sample in _decorators(source).get("allowed") or []:
+                self.check_argument(param, sample, f"{path} (parameter {value})")
+            return
+        if isinstance(value, str) and value in self.variables:
+            if value not in self._resolving:
+                self._resolving.add(value)
+                try:
+                    self.check_module_argument(param, self.variables[value]["value"], f"{path} (variable {value})")
+                finally:
+                    self._resolving.discard(value)
+            return
+        if isinstance(value, str) and value in self.symbols:
+            return  # a resource, a module or a loop variable
+        if _is_expression(value):
+            returned = _returned_kind(value)
+            if returned is not None and param.get("type") not in (returned, None):
+                self.report(
+                    path,
+                    f"this expression gives {_article(returned)}, the parameter is {_article(str(param.get('type')))}",
+                )
+            return
+        self.check_argument(param, value, path)
 
     # -- references: symbol.property.property ---------------------------------------------------------
 
@@ -214,9 +478,7 @@ class _Checker:
             target = (self.path.parent / modules[root]["detail"]["path"]).resolve()
             if not target.is_file():
                 return
-            from pycep import BicepParser
-
-            outputs = dict(BicepParser().parse(file_path=target).get("outputs") or {})
+            outputs = dict(parse(target).get("outputs") or {})
             if not any(o.lower() == rest[1].lower() for o in outputs):
                 self._resource = (where, f"module {modules[root]['detail']['path']}")
                 close = difflib.get_close_matches(rest[1], list(outputs), n=1)
@@ -228,6 +490,11 @@ class _Checker:
     def check(self, nodes: list[dict[str, Any]], ref: dict[str, Any], value: Any, path: str) -> None:
         type_ = _deref(nodes, ref)
         kind = type_["$type"]
+        conditional = _conditional(value)
+        if kind != "AnyType" and conditional is not None:
+            self.check(nodes, ref, conditional[0], f"{path} (true branch)")
+            self.check(nodes, ref, conditional[1], f"{path} (false branch)")
+            return
         if kind == "AnyType" or value is None or _is_expression(value):
             return
         if isinstance(value, str) and value in self.symbols:
@@ -243,9 +510,15 @@ class _Checker:
         elif kind == "StringType":
             if not isinstance(value, str):
                 self.report(path, f"expected a string, got {_describe(value)}")
+            else:
+                self.check_string(type_, value, path)
         elif kind == "IntegerType":
             if isinstance(value, bool) or not isinstance(value, int):
                 self.report(path, f"expected an int, got {_describe(value)}")
+            elif not isinstance(value, _AnyInt):
+                low, high = type_.get("minValue"), type_.get("maxValue")
+                if (low is not None and value < low) or (high is not None and value > high):
+                    self.report(path, f"{value} is out of range: {_range(low, high)}")
         elif kind == "BooleanType":
             if not isinstance(value, bool):
                 self.report(path, f"expected a bool, got {_describe(value)}")
@@ -264,6 +537,28 @@ class _Checker:
         else:
             self.report(path, f"cannot check a {kind} (unsupported by infra/typecheck.py)")
 
+    def check_string(self, type_: dict[str, Any], value: str, path: str) -> None:
+        """Length and pattern of a string: exactly for a literal; for an interpolation, its literal
+        characters alone must fit the maximum."""
+        interpolated = "${" in value
+        length = len(_literal_text(value))
+        low, high = type_.get("minLength"), type_.get("maxLength")
+        if high is not None and length > high:
+            at_least = "at least " if interpolated else ""
+            self.report(path, f"'{value}' is {at_least}{length} characters, longer than the maximum {high}")
+        if interpolated:
+            return
+        if low is not None and length < low:
+            self.report(path, f"'{value}' is {length} characters, shorter than the minimum {low}")
+        pattern = type_.get("pattern")
+        if isinstance(pattern, str):
+            try:
+                matches = re.search(pattern, value) is not None
+            except re.error:
+                return  # a .NET construct Python's re lacks: not guessed at
+            if not matches:
+                self.report(path, f"'{value}' does not match the pattern {pattern}")
+
     def check_reference(self, nodes: list[dict[str, Any]], ref: dict[str, Any], name: str, path: str) -> None:
         if name in self.variables and name not in self._resolving:
             self._resolving.add(name)
@@ -275,11 +570,18 @@ class _Checker:
         if name not in self.params:
             return  # a resource, a module or a loop variable: its type is not known here
         param = self.params[name]
-        declared = {"string": "", "int": 0, "bool": False, "object": {}, "array": []}.get(param.get("type"))
+        # a value of the parameter's kind that says nothing more: only the kind is checked with it
+        declared = {"string": "${param}", "int": _AnyInt(0), "bool": False, "object": {}, "array": []}.get(
+            param.get("type")
+        )
         if declared is None:
             return
-        allowed = next((d.get("argument") for d in param.get("decorators") or [] if d.get("type") == "allowed"), None)
-        samples = allowed if isinstance(allowed, list) and allowed else [declared]
+        allowed = _decorators(param).get("allowed")
+        samples = list(allowed) if isinstance(allowed, list) and allowed else [declared]
+        default = param.get("default")
+        literal_default = not _is_expression(default) and not (isinstance(default, str) and default in self.symbols)
+        if param.get("type") in ("string", "int", "bool") and default is not None and not allowed and literal_default:
+            samples.append(default)  # the value a deployment gets when it passes none
         for sample in samples:
             if isinstance(sample, str) and sample == "":
                 sample = "${param}"  # any string: only the kind can be checked
@@ -372,6 +674,84 @@ class _Checker:
         self.check_object(nodes, merged, additional, value, path, also_allowed=frozenset({discriminator.lower()}))
 
 
+class _AnyInt(int):
+    """An int parameter's stand-in value: checked for its kind only, never against a range."""
+
+
+# bicep-types' ScopeType flags: where a resource type may be deployed (writableScopes).
+_SCOPE_BITS = {"tenant": 1, "managementGroup": 2, "subscription": 4, "resourceGroup": 8}
+_EXTENSION = 16
+# The resource a module's `scope:` names for each targetScope of the module.
+_SCOPE_RESOURCE_TYPES = {"resourceGroup": "Microsoft.Resources/resourceGroups"}
+# Bicep's parameter decorators and the parameter types they fit (BCP124 otherwise).
+_DECORATOR_KINDS = {
+    "min_value": {"int"},
+    "max_value": {"int"},
+    "min_length": {"string", "array"},
+    "max_length": {"string", "array"},
+    "secure": {"string", "object"},
+}
+_DECORATOR_NAMES = {
+    "min_value": "@minValue",
+    "max_value": "@maxValue",
+    "min_length": "@minLength",
+    "max_length": "@maxLength",
+    "secure": "@secure",
+}
+# What a function call gives, for the functions whose result kind is fixed (pycep's names).
+_RETURNED_KINDS = {
+    "guid": "string",
+    "unique_string": "string",
+    "to_lower": "string",
+    "to_upper": "string",
+    "string": "string",
+    "concat": "string",
+    "format": "string",
+    "replace": "string",
+    "substring": "string",
+    "int": "int",
+    "length": "int",
+    "empty": "bool",
+    "contains": "bool",
+    "bool": "bool",
+}
+
+
+def _decorators(param: dict[str, Any]) -> dict[str, Any]:
+    return {d.get("type"): d.get("argument") for d in param.get("decorators") or []}
+
+
+def _conditional(value: Any) -> tuple[Any, Any] | None:
+    """The two branches of ``cond ? a : b`` (pycep's conditional operator), or None."""
+    if isinstance(value, dict) and set(value) == {"operator"} and isinstance(value["operator"], dict):
+        operator = value["operator"]
+        if operator.get("type") == "conditional":
+            operands = operator.get("operands") or {}
+            return operands.get("true_value"), operands.get("false_value")
+    return None
+
+
+def _returned_kind(value: Any) -> str | None:
+    if isinstance(value, dict) and set(value) == {"function"} and isinstance(value["function"], dict):
+        return _RETURNED_KINDS.get(str(value["function"].get("type")))
+    return None
+
+
+def _literal_text(value: str) -> str:
+    """A string without its ``${...}`` parts: the characters that are there whatever the values."""
+    return re.sub(r"\$\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}", "", value)
+
+
+def _range(low: Any, high: Any) -> str:
+    if low is not None and high is not None:
+        return f"{low} to {high}"
+    return f"at least {low}" if low is not None else f"at most {high}"
+
+
+def _article(kind: str) -> str:
+    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
+
+
 _INTERPOLATED_CHAIN = re.compile(r"(?<![\w.'])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)")
 
 
@@ -461,6 +841,18 @@ def _describe(value: Any) -> str:
     return "an object"
 
 
+def parse(path: Path) -> dict[str, Any]:
+    """pycep's tree of a .bicep file; parsed once per distinct text (a module is read for each call)."""
+    return _parse_text(path.read_text(encoding="utf-8"))
+
+
+@cache
+def _parse_text(text: str) -> dict[str, Any]:
+    from pycep import BicepParser
+
+    return dict(BicepParser().parse(text=text))
+
+
 @cache
 def default_index() -> TypeIndex:
     return TypeIndex()
@@ -477,9 +869,7 @@ def check_document(
 
 
 def check_file(path: Path, index: TypeIndex | None = None) -> list[Finding]:
-    from pycep import BicepParser
-
-    doc = dict(BicepParser().parse(file_path=path))
+    doc = parse(path)
     name = path.relative_to(INFRA).as_posix() if path.is_relative_to(INFRA) else path.name
     return check_document(doc, name, index, path)
 
@@ -502,9 +892,7 @@ def main(argv: list[str]) -> int:
 
 
 def _declared(path: Path) -> dict[str, Any]:
-    from pycep import BicepParser
-
-    return dict(BicepParser().parse(file_path=path).get("resources") or {})
+    return dict(parse(path).get("resources") or {})
 
 
 if __name__ == "__main__":

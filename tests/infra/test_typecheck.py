@@ -177,3 +177,143 @@ def test_the_checker_catches_a_reference_to_a_property_that_does_not_exist(
     findings = [str(f).split(": ", 1)[1] for f in typecheck.check_file(mutated)]
 
     assert findings == [expected]
+
+
+# The blind spots of issue 18: each edit is one that `azd provision` (the Bicep compiler or ARM's
+# validation) rejects, and that the checker missed.  main.bicep is checked beside a copy of modules/, so
+# module calls are checked against the modules' parameters and resources.
+BLIND_SPOTS = [
+    pytest.param(
+        "modules/storage.bicep",
+        "resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {\n  parent: storage\n",
+        "resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {\n",
+        [
+            "blobService (Microsoft.Storage/storageAccounts/blobServices@2023-05-01) name: 'default' has 1 segment(s), "
+            "a Microsoft.Storage/storageAccounts/blobServices needs 2 ('parent/child'), or declare 'parent' (BCP169)"
+        ],
+        id="child-without-parent-and-a-one-segment-name",
+    ),
+    pytest.param(
+        "modules/storage.bicep",
+        "  parent: storage\n  name: 'default'",
+        "  parent: storage\n  name: 'acct/default'",
+        [
+            "blobService (Microsoft.Storage/storageAccounts/blobServices@2023-05-01) name: 'acct/default' has 2 "
+            "segments; with 'parent' the name is one segment (BCP170)",
+            "blobService (Microsoft.Storage/storageAccounts/blobServices@2023-05-01) name: 'acct/default' is not "
+            "allowed: expected 'default'",
+        ],
+        id="child-with-parent-and-a-two-segment-name",
+    ),
+    pytest.param(
+        "main.bicep",
+        "@minLength(1)\n@description('Region",
+        "@minValue(1)\n@description('Region",
+        ["param location (string) @minValue: cannot be attached to a parameter of type string (only int)"],
+        id="decorator-that-does-not-fit-the-type",
+    ),
+    pytest.param(
+        "modules/alerts.bicep",
+        "groupShortName: 'thumbnails'",
+        "groupShortName: 'thumbnailsdrop'",
+        [
+            "actionGroup (Microsoft.Insights/actionGroups@2023-01-01) properties.groupShortName: 'thumbnailsdrop' "
+            "is 14 characters, longer than the maximum 12"
+        ],
+        id="string-longer-than-maxLength",
+    ),
+    pytest.param(
+        "main.bicep",
+        "var keyVaultSecretName = 'itwin-client-secret'",
+        "var keyVaultSecretName = 'itwin_client_secret'",
+        [
+            "module keyVault -> secret (Microsoft.KeyVault/vaults/secrets@2023-07-01) name (parameter secretName): "
+            "'itwin_client_secret' does not match the pattern ^[a-zA-Z0-9-]{1,127}$ (the value main.bicep passes)"
+        ],
+        id="pattern-through-a-module-parameter",
+    ),
+    pytest.param(
+        "modules/storage.bicep",
+        "days: 7",
+        "days: 400",
+        [
+            "blobService (Microsoft.Storage/storageAccounts/blobServices@2023-05-01) "
+            "properties.deleteRetentionPolicy.days: 400 is out of range: 1 to 365"
+        ],
+        id="integer-out-of-range",
+    ),
+    pytest.param(
+        "main.bicep",
+        "param maximumInstanceCount int = 40",
+        "param maximumInstanceCount int = 20",
+        ["param maximumInstanceCount (int) (default): 20 is below @minValue(40)"],
+        id="default-outside-its-own-decorators",
+    ),
+    pytest.param(
+        "main.bicep",
+        "    name: 'id-thumbnails-${resourceToken}'",
+        "    nmae: 'id-thumbnails-${resourceToken}'",
+        [
+            "module identity (modules/identity.bicep) params.nmae: the module declares no such parameter "
+            "(did you mean 'name'?)",
+            "module identity (modules/identity.bicep) params.name: is required: the module declares it without "
+            "a default",
+        ],
+        id="module-parameter-name",
+    ),
+    pytest.param(
+        "main.bicep",
+        "    itwinClientId: itwinClientId\n",
+        "    itwinClientId: maximumInstanceCount\n",
+        [
+            "module functionApp (modules/function-app.bicep) params.itwinClientId: parameter maximumInstanceCount is "
+            "an int, the module's parameter a string"
+        ],
+        id="module-parameter-type",
+    ),
+    pytest.param(
+        "main.bicep",
+        "module identity 'modules/identity.bicep' = {\n  name: 'identity'\n  scope: rg\n",
+        "module identity 'modules/identity.bicep' = {\n  name: 'identity'\n",
+        [
+            "module identity (modules/identity.bicep) scope: a resourceGroup module deployed from a subscription "
+            "file needs 'scope'"
+        ],
+        id="module-without-scope",
+    ),
+    pytest.param(
+        "modules/role-assignments.bicep",
+        "  scope: eventGridDeadletter\n",
+        "  scope: eventGridDeadletterX\n",
+        [
+            "eventGridDeadletterWriter (Microsoft.Authorization/roleAssignments@2022-04-01) scope: no resource "
+            "named 'eventGridDeadletterX' in this file"
+        ],
+        id="resource-scope",
+    ),
+    pytest.param(
+        "modules/storage.bicep",
+        "publicAccess: 'None'",
+        "publicAccess: empty(name) ? 'None' : 'Private'",
+        [
+            "incoming (Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01) properties.publicAccess "
+            "(false branch): 'Private' is not one of ['Blob', 'Container', 'None']"
+        ],
+        id="both-branches-of-a-ternary",
+    ),
+]
+
+
+@pytest.mark.parametrize(("file", "old", "new", "expected"), BLIND_SPOTS)
+def test_the_checker_catches_what_it_used_to_miss(
+    tmp_path: Path, file: str, old: str, new: str, expected: list[str]
+) -> None:
+    shutil.copytree(t.MODULES, tmp_path / "modules")
+    original = (t.INFRA / file).read_text(encoding="utf-8")
+    assert original.count(old) >= 1, f"{file} no longer contains {old!r}: update the mutation"
+    mutated = tmp_path / file
+    mutated.write_text(original.replace(old, new, 1), encoding="utf-8")
+
+    findings = [str(f).split(": ", 1)[1] for f in typecheck.check_file(mutated)]
+
+    assert findings == expected

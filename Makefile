@@ -34,7 +34,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared devkit function_app.py bench infra/typecheck.py infra/workbook.py
+	$(VENV)/bin/mypy shared devkit function_app.py bench infra/typecheck.py infra/checkov_report.py infra/workbook.py
 	$(VENV)/bin/lint-imports
 
 infra-check:

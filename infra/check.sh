@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Checks infra/ without an Azure account or the Bicep CLI:
 #   1. checkov over every .bicep file: zero failed checks, zero files it could not parse
-#      (a file checkov cannot parse is silently left unchecked, so that counts as a failure too);
+#      (a file checkov cannot parse is silently left unchecked, so that counts as a failure too), and
+#      every check that passed in the recorded run (infra/checkov-expected.json) passes again, over at
+#      least as many resources (infra/checkov_report.py); `bash infra/check.sh --record-checkov`
+#      records the current run after a deliberate change;
 #   2. infra/typecheck.py: every resource body against Azure's own resource types (the types.json
 #      files the Bicep compiler uses, vendored in infra/bicep-types/): zero findings;
 #   3. pytest tests/infra: the parsed templates against the code's settings and the design, and
@@ -28,41 +31,23 @@ results="$(mktemp -d)"
 trap 'rm -rf "$results"' EXIT
 
 # --skip-download: no calls to the Prisma Cloud API (there is no network to it, and none is needed).
+# Not --quiet: the JSON report must list the passed checks, which infra/checkov_report.py compares with
+# the record of the last accepted run (infra/checkov-expected.json); the console shows the failures only.
 checkov_status=0
 "$venv/bin/checkov" \
   --directory "$root/infra" \
   --framework bicep \
   --skip-download \
-  --quiet --compact \
+  --compact \
   --output cli --output json \
-  --output-file-path "console,$results/checkov.json" || checkov_status=$?
+  --output-file-path "$results/checkov.txt,$results/checkov.json" >/dev/null || checkov_status=$?
 
-"$venv/bin/python" - "$results/checkov.json" "$checkov_status" <<'PY'
-import json
-import sys
-
-path, status = sys.argv[1], int(sys.argv[2])
-try:
-    with open(path, encoding="utf-8") as handle:
-        reports = json.load(handle)
-except (OSError, ValueError) as error:
-    sys.exit(f"infra/check.sh: checkov wrote no readable report ({error}); exit status {status}")
-reports = reports if isinstance(reports, list) else [reports]
-summary = {key: sum(r["summary"][key] for r in reports) for key in ("passed", "failed", "skipped", "parsing_errors")}
-print(
-    "checkov (bicep): {passed} passed, {failed} failed, {skipped} skipped (reasons inline), "
-    "{parsing_errors} parsing errors".format(**summary)
-)
-problems = []
-if summary["failed"] or status:
-    problems.append(f"{summary['failed']} failed checks (exit status {status})")
-if summary["parsing_errors"]:
-    problems.append(f"{summary['parsing_errors']} files checkov could not parse (so did not check)")
-if not summary["passed"]:
-    problems.append("no check passed: did checkov find the templates?")
-if problems:
-    sys.exit("infra/check.sh: " + "; ".join(problems))
-PY
+record=()
+[[ "${1:-}" == "--record-checkov" ]] && record=(--record)
+if ! "$venv/bin/python" "$root/infra/checkov_report.py" "$results/checkov.json" "$checkov_status" "${record[@]}"; then
+  grep -v "^Check: .*PASSED" "$results/checkov.txt" 2>/dev/null | grep -B1 -A8 "FAILED" || true
+  exit 1
+fi
 
 "$venv/bin/python" "$root/infra/typecheck.py"
 

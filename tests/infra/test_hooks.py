@@ -229,23 +229,35 @@ def test_the_ps1_preprovision_query_survives_az_cmd_and_selects_this_deployments
     assert selected[0]["tags"] == {"azd-env-name": "thumbnails-dev"}
 
 
+_PS_WORD = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"`]|\"\"|`.)*\"|[^\s'\"]+")
+
+
 @pytest.mark.parametrize("path", PS1_HOOKS, ids=lambda p: p.name)
-def test_no_az_argument_in_a_ps1_hook_holds_a_double_quote_or_a_cmd_metacharacter(path: Path) -> None:
-    """Every literal argument of every az call, and every variable passed to one, reaches az.cmd intact."""
-    text = path.read_text(encoding="utf-8")
+def test_every_az_argument_in_a_ps1_hook_reaches_az_cmd_intact(path: Path) -> None:
+    """Every quoted argument of every az call, and every variable passed to one, arrives unchanged (no
+    double quote to lose, no cmd metacharacter), and every --query parses as JMESPath once it has."""
+    text = re.sub(r"`\r?\n\s*", " ", path.read_text(encoding="utf-8"))  # join backtick line continuations
     variables = azcli.powershell_string_variables(text, {"envName": "thumbnails-dev", "location": "westeurope"})
     calls = [line.strip() for line in text.splitlines() if re.search(r"(^|[\s(])az\s", line)]
     assert calls, f"{path.name} calls no az?"
+    queries = 0
     for call in calls:
-        for word in re.split(r"(?:^|[\s(])az\s", call, maxsplit=1)[1].split():
+        words = _PS_WORD.findall(re.split(r"(?:^|[\s(])az\s", call, maxsplit=1)[1])
+        for position, word in enumerate(words):
             if word.startswith("$") and word[1:] in variables:
                 value = variables[word[1:]]
-            elif len(word) > 1 and word[0] == word[-1] and word[0] in "'\"":
-                value = word[1:-1]
+            elif word[0] == "'":
+                value = word[1:-1].replace("''", "'")
+            elif word[0] == '"':
+                value = azcli.powershell_string_variables(f"$v = {word}", {"envName": "thumbnails-dev"})["v"]
             else:
                 continue
             assert azcli.as_azcmd_receives(value) == value, f"{path.name}: {word} is mangled by az.cmd"
             assert not set(value) & set("&|<>^"), f"{path.name}: {word} holds a cmd metacharacter"
+            if position > 0 and words[position - 1] == "--query":
+                jmespath.compile(azcli.as_azcmd_receives(value))
+                queries += 1
+    assert queries >= 1, f"{path.name}: no --query found to check"
 
 
 @pytest.mark.parametrize("hook", ["preprovision.sh", "postdeploy.sh"])

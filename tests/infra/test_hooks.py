@@ -143,6 +143,15 @@ def test_only_this_deployments_vault_is_recovered(tmp_path: Path, other: dict[st
     assert not [call for call in calls if call[:2] == ["group", "create"]]
 
 
+def test_without_a_location_nothing_is_recovered_and_the_hook_says_why(tmp_path: Path) -> None:
+    """No AZURE_LOCATION (and no azd to ask): no deleted vault can be told to be this deployment's."""
+    status, calls, output = run_hook(tmp_path, deleted=[OURS], location="")
+
+    assert status == 0, output
+    assert calls == []
+    assert "AZURE_LOCATION is not set" in output
+
+
 def test_a_vault_id_without_a_resource_group_fails_loudly(tmp_path: Path) -> None:
     broken = json.loads(json.dumps(OURS))
     broken["properties"]["vaultId"] = "not-an-id"

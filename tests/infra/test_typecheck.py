@@ -317,3 +317,44 @@ def test_the_checker_catches_what_it_used_to_miss(
     findings = [str(f).split(": ", 1)[1] for f in typecheck.check_file(mutated)]
 
     assert findings == expected
+
+
+MODULE_CONTRACTS = [
+    pytest.param(
+        "modules/keyvault.bicep",
+        "@secure()\n@description('The IMS",
+        "@description('The IMS",
+        [
+            "module keyVault (modules/keyvault.bicep) params.itwinClientSecret: the @secure() parameter "
+            "itwinClientSecret goes to a parameter that is not @secure()"
+        ],
+        id="secret-into-a-parameter-that-is-not-secure",
+    ),
+    pytest.param(
+        "main.bicep",
+        "@allowed([\n  2048\n  4096\n])",
+        "@allowed([\n  512\n  2048\n  4096\n])",
+        [
+            "module functionApp (modules/function-app.bicep) params.instanceMemoryMB (parameter instanceMemoryMB): "
+            "the int 512 is not one of the @allowed values [2048, 4096]"
+        ],
+        id="allowed-values-the-module-refuses",
+    ),
+]
+
+
+@pytest.mark.parametrize(("file", "old", "new", "expected"), MODULE_CONTRACTS)
+def test_main_bicep_keeps_each_modules_parameter_contract(
+    tmp_path: Path, file: str, old: str, new: str, expected: list[str]
+) -> None:
+    """A module edit (or a main.bicep edit) that breaks what main.bicep passes shows in main.bicep's check:
+    a secret that would land in the deployment's visible inputs, a value the module's @allowed refuses."""
+    shutil.copytree(t.MODULES, tmp_path / "modules")
+    shutil.copy(t.MAIN, tmp_path / "main.bicep")
+    original = (t.INFRA / file).read_text(encoding="utf-8")
+    assert original.count(old) == 1, f"{file} no longer contains {old!r} once: update the mutation"
+    (tmp_path / file).write_text(original.replace(old, new, 1), encoding="utf-8")
+
+    findings = [str(f).split(": ", 1)[1] for f in typecheck.check_file(tmp_path / "main.bicep")]
+
+    assert findings == expected

@@ -1,17 +1,20 @@
 """A small evaluator for the subset of KQL that infra/queries/*.kql use, over Python rows.
 
 Azure Monitor runs those files as the alert rules' queries; the tests run the very same text here over
-the log records of a real run, so "this rule fires on a run with dead-letters and stays quiet on a
-clean one" is checked against the query that is deployed, not against a Python paraphrase of it.
+rows built from the envelopes a real run sent through the Azure Monitor exporter
+(tests/ops/ingestion.py), so "this rule fires on a run with dead-letters and stays quiet on a clean
+one" is checked against the query that is deployed, not against a Python paraphrase of it.
 
 Supported (anything else raises ``KqlError``, so a query that grows beyond the subset fails loudly):
-the table name ``traces``; ``where``, ``summarize ... [by name = expr]``, ``extend name = expr``,
-``top N by col [desc|asc]``, ``project a, b``; expressions with ``or``, ``and``, ``==``, ``!=``,
-``<``, ``<=``, ``>``, ``>=``, ``has``, ``+ - * /``, numbers, ``"strings"``, timespans (``15m``),
-``customDimensions.name``, and the functions ``tostring``, ``toint``, ``todouble``, ``isnotempty``,
-``isempty``, ``ago``, ``count``, ``countif``.  Semantics follow KQL where it matters here: a missing
-custom dimension is null, ``tostring(null)`` is ``""``, ``toint`` of a non-number is null, comparisons
-with null are false, ``has`` matches a whole term case-insensitively.
+a table name (``traces``, ``AppTraces``: whichever the caller passes rows for); ``where``,
+``summarize ... [by name = expr]``, ``extend name = expr``, ``top N by col [desc|asc]``,
+``project a, b``; expressions with ``or``, ``and``, ``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``,
+``has``, ``+ - * /``, numbers, ``"strings"``, timespans (``15m``), a dotted name that reads a bag
+column (``customDimensions.td_code`` in ``traces``, ``Properties.td_code`` in ``AppTraces``), and the
+functions ``tostring``, ``toint``, ``todouble``, ``isnotempty``, ``isempty``, ``ago``, ``count``,
+``countif``, ``sum``, ``sumif``.  Semantics follow KQL where it matters here: a missing custom
+dimension is null, ``tostring(null)`` is ``""``, ``toint`` of a non-number is null, comparisons with
+null are false, ``sum`` skips nulls, ``has`` matches a whole term case-insensitively.
 """
 
 from __future__ import annotations
@@ -143,9 +146,9 @@ class _Parser:
             if self.peek("("):
                 return self.call(token.text)
             name = token.text
-            if name.startswith("customDimensions."):
-                key = name.split(".", 1)[1]
-                return lambda r: (r.get("customDimensions") or {}).get(key)
+            if "." in name:  # customDimensions.td_x (traces), Properties.td_x (AppTraces)
+                bag, key = name.split(".", 1)
+                return lambda r: (r.get(bag) or {}).get(key)
             return lambda r: r.get(name)
         raise KqlError(f"unexpected {token.text!r}")
 
@@ -169,24 +172,30 @@ class _Parser:
         if function in scalar:
             fn = scalar[function]
             return lambda r: fn([a(r) for a in args])
-        if function in ("count", "countif"):
-            return _Aggregate(function, args[0] if args else None)  # type: ignore[return-value]
+        if function in ("count", "countif", "sum", "sumif"):
+            if len(args) != {"count": 0, "countif": 1, "sum": 1, "sumif": 2}[function]:
+                raise KqlError(f"{function}() takes a different number of arguments")
+            return _Aggregate(function, args)  # type: ignore[return-value]
         raise KqlError(f"function {function}() is outside the supported subset")
 
 
 @dataclass
 class _Aggregate:
     kind: str
-    predicate: Callable[[Row], Any] | None
+    args: list[Callable[[Row], Any]]
 
     def __call__(self, row: Row) -> Any:
         raise KqlError(f"{self.kind}() outside summarize")
 
-    def over(self, rows: list[Row]) -> int:
+    def over(self, rows: list[Row]) -> Any:
         if self.kind == "count":
             return len(rows)
-        assert self.predicate is not None
-        return sum(1 for row in rows if self.predicate(row))
+        if self.kind == "countif":
+            return sum(1 for row in rows if self.args[0](row))
+        if self.kind == "sumif":
+            rows = [row for row in rows if self.args[1](row)]
+        # KQL's sum() skips nulls; the sum of no values is 0 here as in an empty summarize.
+        return sum(value for value in (self.args[0](row) for row in rows) if value is not None)
 
 
 def _to_number(value: Any, kind: type) -> Any:
@@ -274,7 +283,7 @@ def _summarize(parser: _Parser, rows: list[Row]) -> list[Row]:
         parser.take("=")
         aggregate = parser.expr()
         if not isinstance(aggregate, _Aggregate):
-            raise KqlError("summarize takes count() or countif() here")
+            raise KqlError("summarize takes count(), countif(), sum() or sumif() here")
         aggregates.append((name, aggregate))
         if not parser.peek(","):
             break

@@ -2,10 +2,11 @@
 
 The workbook's panels query the ``traces`` table of Application Insights through the ``td_*`` custom
 dimensions that shared/delivery/log.py writes on every outcome line.  Every count sums ``itemCount``
-and every percentile is weighted by it, so a sampled row counts for the items it stands for.  The latest-dead-letters panel
-shows each code's hint, and the hints live in shared/core/errors.py, so the JSON is generated from
-that table instead of being edited by hand: a new code or a reworded hint changes the workbook the
-next time this runs, and tests/infra/test_workbook.py fails while the committed file is stale.
+and every percentile is weighted by it, so a sampled row counts for the items it stands for.  The
+latest-dead-letters panel shows each code's hint, and the hints live in shared/core/errors.py, so
+the JSON is generated from that table instead of being edited by hand: a new code or a reworded hint
+changes the workbook the next time this runs, and tests/infra/test_workbook.py fails while the
+committed file is stale.
 
 Run: ``python infra/workbook.py`` (writes the file), ``python infra/workbook.py --check`` (exit 1 if stale).
 """

@@ -9,12 +9,13 @@ Supported (anything else raises ``KqlError``, so a query that grows beyond the s
 a table name (``traces``, ``AppTraces``: whichever the caller passes rows for); ``where``,
 ``summarize ... [by name = expr]``, ``extend name = expr``, ``top N by col [desc|asc]``,
 ``project a, b``; expressions with ``or``, ``and``, ``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``,
-``has``, ``+ - * /``, numbers, ``"strings"``, timespans (``15m``), a dotted name that reads a bag
+``has``, ``startswith``, ``+ - * /``, numbers, ``"strings"``, timespans (``15m``), a dotted name that reads a bag
 column (``customDimensions.td_code`` in ``traces``, ``Properties.td_code`` in ``AppTraces``), and the
 functions ``tostring``, ``toint``, ``todouble``, ``isnotempty``, ``isempty``, ``ago``, ``count``,
 ``countif``, ``sum``, ``sumif``.  Semantics follow KQL where it matters here: a missing custom
 dimension is null, ``tostring(null)`` is ``""``, ``toint`` of a non-number is null, comparisons with
-null are false, ``sum`` skips nulls, ``has`` matches a whole term case-insensitively.
+null are false, ``sum`` skips nulls, ``has`` matches a whole term and ``startswith`` a prefix, both
+case-insensitively.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ class _Parser:
 
     def comparison(self) -> Callable[[Row], Any]:
         left = self.sum()
-        for op in ("==", "!=", "<=", ">=", "<", ">", "has"):
+        for op in ("==", "!=", "<=", ">=", "<", ">", "has", "startswith"):
             if self.peek(op):
                 self.take()
                 right = self.sum()
@@ -206,6 +207,8 @@ def _to_number(value: Any, kind: type) -> Any:
 
 
 def _compare(op: str, a: Any, b: Any) -> bool:
+    if op == "startswith":  # case-insensitive, as in KQL
+        return a is not None and b is not None and str(a).lower().startswith(str(b).lower())
     if op == "has":
         return (
             a is not None

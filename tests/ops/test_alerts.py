@@ -29,20 +29,37 @@ QUERIES = ROOT / "infra" / "queries"
 ALERTS = ROOT / "infra" / "modules" / "alerts.bicep"
 
 
+def host_line(invocation_id: str, failed: bool) -> logging.LogRecord:
+    """The host's completion line for one invocation, as Azure/azure-functions-host logs it
+    (``LoggerExtensions``: "Executed '{FunctionName}' ({Status}, Id={InvocationId},
+    Duration={ExecutionDuration}ms)", Error level when it failed, category Function.<name>)."""
+    status, level = ("Failed", logging.ERROR) if failed else ("Succeeded", logging.INFO)
+    message = f"Executed 'Functions.thumbnail_drop' ({status}, Id={invocation_id}, Duration=12ms)"
+    return logging.LogRecord("Function.thumbnail_drop", level, "", 0, message, None, None)
+
+
 @pytest.fixture
 def run(env, containers, emulator, telemetry) -> Iterator[Any]:
-    """Deliver blobs to the function's handler the way the host does (again after a failure);
+    """Deliver blobs to the function's handler the way the host does (again after a failure), with
+    the host's completion line for each invocation going through the exporter too.  ``binding_fails``
+    is the host failing the invocation before the code runs (the blob binding cannot be created: a
+    missing role, a storage outage), which the host reports like any failed invocation.
     ``run.envelopes()`` flushes the exporter and returns what the stand-in received, ``run.rows()``
     the ``traces`` rows of those envelopes."""
     host.reset()
     host.start({**env, "MAX_DELIVERY_ATTEMPTS": "2"})
 
-    def deliver(name: str, times: int = 1) -> None:
+    def deliver(name: str, times: int = 1, binding_fails: bool = False) -> None:
         for attempt in range(times):
+            invocation_id = f"inv-{name}-{attempt}"
+            failed = True
             try:
-                host.handle_blob(containers.incoming.get_blob_client(name), invocation_id=f"inv-{name}-{attempt}")
+                if not binding_fails:
+                    host.handle_blob(containers.incoming.get_blob_client(name), invocation_id=invocation_id)
+                    failed = False
             except host.RetryLaterError:
-                continue
+                pass
+            telemetry.handler.handle(host_line(invocation_id, failed))
 
     deliver.envelopes = telemetry.flush  # type: ignore[attr-defined]
     deliver.rows = lambda: [ingestion.traces_row(e) for e in telemetry.flush()]  # type: ignore[attr-defined]
@@ -89,6 +106,7 @@ def test_a_clean_run_fires_no_alert(run, containers):
     assert evaluate(query("deadletters"), rows) == []
     assert evaluate(query("retries-exhausted"), rows) == []
     assert evaluate(throttling_query(minimum=1), rows) == []
+    assert evaluate(query("function-failures"), rows) == []
 
 
 def dead_letter_run(run, containers, emulator) -> list[dict[str, Any]]:
@@ -176,10 +194,30 @@ def test_the_429_rule_fires_above_its_threshold_and_not_below(run, containers, e
     assert evaluate(throttling_query(percent=20, minimum=5), rows) == []  # too few outcomes to judge
 
 
+def test_invocations_the_host_failed_beyond_the_apps_retries_fire_the_function_failures_alert(
+    run, containers, emulator
+):
+    retried = f"{new_imodel()}/retried.png"
+    containers.incoming.upload_blob(retried, png_bytes(300, 200))
+    emulator.state.rate_limit_next(count=1, retry_after=3600)  # past the cap: the app asks to be retried
+    run(retried, times=2)
+    rows = run.rows()
+    assert outcomes(rows) == [("retry", "TooManyRequests"), ("uploaded", None)]
+    assert evaluate(query("function-failures"), rows) == []  # the failure is the app's own retry
+
+    unbound = f"{new_imodel()}/unbound.png"
+    containers.incoming.upload_blob(unbound, png_bytes(300, 200))
+    run(unbound, times=2, binding_fails=True)  # the host fails both before the code runs
+    rows = run.rows()
+
+    assert outcomes(rows) == [("retry", "TooManyRequests"), ("uploaded", None)]  # the app logged nothing new
+    assert evaluate(query("function-failures"), rows) == [{"failed": 3, "retried": 1, "unexplained": 2}]
+
+
 def test_the_rules_load_exactly_these_query_files():
     text = ALERTS.read_text(encoding="utf-8")
     loaded = set(re.findall(r"loadTextContent\('\.\./queries/([a-z-]+)\.kql'\)", text))
-    assert loaded == {"deadletters", "retries-exhausted", "throttling"}
+    assert loaded == {"deadletters", "retries-exhausted", "throttling", "function-failures"}
     assert loaded == {p.stem for p in QUERIES.glob("*.kql")}
     for placeholder in re.findall(r"\{(\w+)\}", (QUERIES / "throttling.kql").read_text(encoding="utf-8")):
         assert f"'{{{placeholder}}}'" in text, f"alerts.bicep does not fill {{{placeholder}}}"

@@ -94,3 +94,41 @@ def test_the_retries_exhausted_query_takes_the_code_or_the_poison_queue_name(row
     assert sum(r["events"] for r in result) == sum(
         r["item_count"] for r in hits
     )  # "poisoned" alone is not the queue's name
+
+
+host_line = st.fixed_dictionaries(
+    {
+        "minutes_ago": st.integers(min_value=0, max_value=30),
+        "kind": st.sampled_from(["failed", "succeeded", "retry", "other"]),
+        "item_count": st.sampled_from([1, 1, 4]),
+    }
+)
+
+
+@settings(derandomize=True, max_examples=150, deadline=None)
+@given(st.lists(host_line, max_size=30))
+def test_the_function_failures_query_counts_failures_beyond_the_apps_retries(lines):
+    messages = {
+        "failed": "Executed 'Functions.thumbnail_drop' (Failed, Id=1, Duration=3ms)",
+        "succeeded": "Executed 'Functions.thumbnail_drop' (Succeeded, Id=1, Duration=3ms)",
+        "retry": "thumbnail retry thumbnails/m/a.png code=TooManyRequests",
+        "other": "Executing 'Functions.thumbnail_drop' (Reason='New blob detected', Id=1)",
+    }
+    rows = [
+        {
+            "timestamp": NOW - timedelta(minutes=line["minutes_ago"]),
+            "message": messages[line["kind"]],
+            "customDimensions": {"td_status": "retry"} if line["kind"] == "retry" else {},
+            "itemCount": line["item_count"],
+        }
+        for line in lines
+    ]
+
+    result = kql.run((QUERIES / "function-failures.kql").read_text(), {"traces": rows}, now=NOW)
+
+    window = [line for line in lines if line["minutes_ago"] < 15]
+    failed = sum(line["item_count"] for line in window if line["kind"] == "failed")
+    retried = sum(line["item_count"] for line in window if line["kind"] == "retry")
+    assert result == (
+        [{"failed": failed, "retried": retried, "unexplained": failed - retried}] if failed > retried else []
+    )

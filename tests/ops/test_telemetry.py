@@ -192,7 +192,10 @@ def test_the_exporter_authenticates_as_the_user_assigned_identity(monkeypatch, i
     )
     credential = exporter._credential
     assert isinstance(credential, ManagedIdentityCredential)
-    token = credential.get_token(_DEFAULT_AAD_SCOPE)
+    try:
+        token = credential.get_token(_DEFAULT_AAD_SCOPE)
+    finally:
+        exporter.shutdown()
 
     assert token.token == f"token-for-{client_id}"
     (request,) = identity_endpoint.requests

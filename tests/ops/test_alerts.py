@@ -6,12 +6,14 @@ iTwin emulator, its log records sent through the Azure Monitor exporter the depl
 Each received ``MessageData`` envelope becomes a ``traces`` row the way the component keeps it
 (``customDimensions`` = the envelope's ``properties``, ``itemCount`` from its ``sampleRate``), and
 tests/ops/kql.py runs the deployed query text over those rows.  A run with dead-letters must make
-each relevant rule return rows (= fire); a clean run must not.
+each relevant rule return rows (= fire); a clean run must not.  The workbook's panels
+(infra/queries/workbook.json, as deployed) run over the same rows and must show the run.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from shared.core.errors import CODES, ErrorCode
 from shared.delivery import host
 from tests.conftest import new_imodel, png_bytes
 from tests.ops import ingestion, kql
@@ -228,3 +231,62 @@ def test_the_evaluator_refuses_what_it_does_not_support():
         kql.run("traces | where x matches regex 'a'", {"traces": []}, now=datetime.now(UTC))
     with pytest.raises(kql.KqlError):
         kql.run("traces | join (other) on a", {"traces": []}, now=datetime.now(UTC))
+
+
+# -- the workbook's panels over the same rows ------------------------------------------------------
+
+
+def panel(name: str) -> str:
+    book = json.loads((QUERIES / "workbook.json").read_text(encoding="utf-8"))
+    (item,) = [i for i in book["items"] if i.get("name") == name]
+    query: str = item["content"]["query"]
+    return query
+
+
+def test_every_workbook_panel_shows_the_run(run, containers, emulator):
+    rows = dead_letter_run(run, containers, emulator)  # 2 InsufficientPermissions, 1 not an image, 1 uploaded
+    throttled = f"{new_imodel()}/throttled.png"
+    containers.incoming.upload_blob(throttled, png_bytes(300, 200))
+    emulator.state.rate_limit_next(count=1, retry_after=3600)
+    run(throttled, times=2)  # a retry, then uploaded
+    rows = run.rows()
+    forbidden = next(
+        row["customDimensions"]["td_imodel_id"]
+        for row in rows
+        if row["customDimensions"].get("td_code") == "InsufficientPermissions"
+    )
+
+    per_series: dict[str, int] = {}
+    for row in evaluate(panel("uploads-and-deadletters"), rows):
+        per_series[row["series"]] = per_series.get(row["series"], 0) + row["blobs"]
+    assert per_series == {
+        "uploaded": 2,
+        "dead-lettered: InsufficientPermissions": 2,
+        "dead-lettered: UnsupportedImageFormat": 1,
+    }
+
+    stages = {row["stage"]: row for row in evaluate(panel("stage-times"), rows)}
+    assert set(stages) >= {"read", "image", "upload"}  # td_timings arrived as JSON that parse_json reads
+    for stage, row in stages.items():
+        assert 0 <= row["p50"] <= row["p95"], stage
+    timed = [
+        json.loads(row["customDimensions"]["td_timings"]) for row in rows if "td_timings" in row["customDimensions"]
+    ]
+    assert {stage: row["blobs"] for stage, row in stages.items()} == {
+        stage: sum(1 for timings in timed if stage in timings) for stage in stages
+    }
+    assert stages["upload"]["blobs"] == 5  # the 403s and the 429 reached the upload stage too
+
+    (hour,) = evaluate(panel("throttling-and-retries"), rows)  # the run fits in one hour unless it straddles
+    assert (hour["throttled"], hour["retried_deliveries"]) == (1, 1)
+
+    top = evaluate(panel("top-imodels-by-failure"), rows)
+    assert top[0]["imodel"] == forbidden
+    assert (top[0]["failures"], top[0]["deadlettered"], top[0]["codes"]) == (2, 2, ["InsufficientPermissions"])
+
+    latest = evaluate(panel("latest-deadletters"), rows)
+    assert sorted(row["code"] for row in latest) == ["InsufficientPermissions"] * 2 + ["UnsupportedImageFormat"]
+    for row in latest:
+        assert row["hint"] == CODES[ErrorCode(row["code"])].hint
+        assert row["invocation"].startswith("inv-")
+        assert row["destination"]

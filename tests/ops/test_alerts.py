@@ -13,6 +13,7 @@ each relevant rule return rows (= fire); a clean run must not.  The workbook's p
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import logging
 import re
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import requests
 
 from shared.core.errors import CODES, ErrorCode
 from shared.delivery import host
@@ -64,6 +66,7 @@ def run(env, containers, emulator, telemetry) -> Iterator[Any]:
                 pass
             telemetry.handler.handle(host_line(invocation_id, failed))
 
+    deliver.endpoint = telemetry.endpoint  # type: ignore[attr-defined]
     deliver.envelopes = telemetry.flush  # type: ignore[attr-defined]
     deliver.rows = lambda: [ingestion.traces_row(e) for e in telemetry.flush()]  # type: ignore[attr-defined]
     yield deliver
@@ -138,18 +141,28 @@ def test_dead_letters_fire_one_alert_row_per_code_with_its_count(run, containers
 
 def test_a_sampled_dead_letter_counts_for_the_items_it_stands_for(run, containers, emulator):
     """A row kept at a 25 % sample rate stands for 4 items (itemCount = 100 / sampleRate): the rule
-    must count 4, where counting rows would say 1 and a lone dead-letter could be sampled away."""
-    rows = dead_letter_run(run, containers, emulator)
-    envelopes = [e for e in run.envelopes() if e["data"]["baseData"]["properties"].get("td_status") == "deadlettered"]
+    must count them, where counting rows would say 1 and a lone dead-letter could be sampled away.
+    The sampled envelope is a received one with ``sampleRate`` set, posted gzipped to the stand-in the
+    way a sampling SDK sends it."""
+    dead_letter_run(run, containers, emulator)
+    received = run.envelopes()
     sampled = copy.deepcopy(
-        next(e for e in envelopes if e["data"]["baseData"]["properties"]["td_code"] == "UnsupportedImageFormat")
+        next(e for e in received if e["data"]["baseData"]["properties"].get("td_code") == "UnsupportedImageFormat")
     )
     sampled["sampleRate"] = 25.0
-    others = [row for row in rows if row["customDimensions"].get("td_code") != "UnsupportedImageFormat"]
+    answer = requests.post(
+        f"http://127.0.0.1:{run.endpoint.port}{ingestion.TRACK_PATH}",
+        data=gzip.compress(json.dumps([sampled]).encode()),
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        timeout=10,
+    )
+    assert (answer.status_code, answer.json()["itemsAccepted"]) == (200, 1)
 
-    fired = evaluate(query("deadletters"), [*others, ingestion.traces_row(sampled)])
+    fired = evaluate(query("deadletters"), run.rows())
 
-    assert {"code": "UnsupportedImageFormat", "deadletters": 4} in fired
+    # The unsampled one (1) and the sampled one (4).
+    assert {"code": "UnsupportedImageFormat", "deadletters": 5} in fired
+    assert {"code": "InsufficientPermissions", "deadletters": 2} in fired
 
 
 def test_a_blob_that_used_up_its_attempts_fires_the_retries_exhausted_alert(run, containers, emulator):

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from azure.identity import ManagedIdentityCredential
 from azure.monitor.opentelemetry.exporter import AzureMonitorLogExporter
 from azure.monitor.opentelemetry.exporter._constants import _DEFAULT_AAD_SCOPE
@@ -95,6 +96,26 @@ def test_any_blob_name_arrives_unchanged_as_td_blob(telemetry, name):
     after = telemetry.flush()
     assert len(after) == before + 1
     assert after[-1]["data"]["baseData"]["properties"]["td_blob"] == name
+
+
+def test_the_ingestion_stand_in_refuses_what_the_service_refuses(telemetry):
+    """The stand-in must not accept what Application Insights would not store: an envelope without
+    its required fields is reported in ``errors`` (206) and not kept; a body that is not JSON is a 400."""
+    url = f"http://127.0.0.1:{telemetry.endpoint.port}/v2.1/track"
+    good = {
+        "name": "Microsoft.ApplicationInsights.Message",
+        "time": "2026-12-04T12:00:00Z",
+        "iKey": "k",
+        "data": {"baseType": "MessageData", "baseData": {"message": "m", "properties": {}}},
+    }
+    bad = {"name": "Microsoft.ApplicationInsights.Message", "data": {"baseType": "MessageData"}}
+
+    answer = requests.post(url, json=[good, bad], timeout=10)
+    assert answer.status_code == 206
+    assert answer.json()["itemsAccepted"] == 1
+    assert [error["index"] for error in answer.json()["errors"]] == [1]
+    assert telemetry.endpoint.messages() == [good]
+    assert requests.post(url, data=b"{not json", timeout=10).status_code == 400
 
 
 # -- what puts the deployed worker on that path --------------------------------------------------

@@ -141,6 +141,7 @@ module alerts 'modules/alerts.bicep' = {
     location: location
     tags: tags
     applicationInsightsId: monitoring.outputs.applicationInsightsId
+    eventGridSystemTopicId: systemTopic.outputs.id
     alertEmail: alertEmail
     throttlePercent: throttleAlertPercent
     actionGroupName: 'ag-thumbnails-${resourceToken}'

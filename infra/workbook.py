@@ -1,10 +1,12 @@
 """Generate infra/queries/workbook.json, the "Thumbnail drop" Azure Monitor workbook.
 
 The workbook's panels query the ``traces`` table of Application Insights through the ``td_*`` custom
-dimensions that shared/delivery/log.py writes on every outcome line.  The latest-dead-letters panel
-shows each code's hint, and the hints live in shared/core/errors.py, so the JSON is generated from
-that table instead of being edited by hand: a new code or a reworded hint changes the workbook the
-next time this runs, and tests/infra/test_workbook.py fails while the committed file is stale.
+dimensions that shared/delivery/log.py writes on every outcome line.  Every count sums ``itemCount``
+and every percentile is weighted by it, so a sampled row counts for the items it stands for.  The
+latest-dead-letters panel shows each code's hint, and the hints live in shared/core/errors.py, so
+the JSON is generated from that table instead of being edited by hand: a new code or a reworded hint
+changes the workbook the next time this runs, and tests/infra/test_workbook.py fails while the
+committed file is stale.
 
 Run: ``python infra/workbook.py`` (writes the file), ``python infra/workbook.py --check`` (exit 1 if stale).
 """
@@ -54,7 +56,7 @@ def panels() -> list[tuple[str, str, str, str]]:
             + FIELDS
             + '| where status in ("uploaded", "deadlettered")\n'
             + '| extend series = iff(status == "uploaded", "uploaded", strcat("dead-lettered: ", code))\n'
-            + "| summarize blobs = count() by bin(timestamp, 1h), series\n"
+            + "| summarize blobs = sum(itemCount) by bin(timestamp, 1h), series\n"
             + "| render timechart",
         ),
         (
@@ -65,7 +67,8 @@ def panels() -> list[tuple[str, str, str, str]]:
             + "| extend timings = parse_json(tostring(customDimensions.td_timings))\n"
             + "| mv-expand stage = bag_keys(timings) to typeof(string)\n"
             + "| extend seconds = todouble(timings[stage])\n"
-            + "| summarize p50 = percentile(seconds, 50), p95 = percentile(seconds, 95), blobs = count() by stage\n"
+            + "| summarize p50 = percentilew(seconds, itemCount, 50), p95 = percentilew(seconds, itemCount, 95),"
+            + " blobs = sum(itemCount) by stage\n"
             + "| order by p95 desc",
         ),
         (
@@ -75,9 +78,9 @@ def panels() -> list[tuple[str, str, str, str]]:
             OUTCOMES
             + FIELDS
             + "| extend calls = toint(customDimensions.td_api_calls), api = toint(customDimensions.td_api_status)\n"
-            + '| summarize throttled = countif(code == "TooManyRequests" or api == 429),'
-            + ' retried_deliveries = countif(status == "retry"),'
-            + " extra_api_calls = sumif(calls - 1, calls > 1) by bin(timestamp, 1h)\n"
+            + '| summarize throttled = sumif(itemCount, code == "TooManyRequests" or api == 429),'
+            + ' retried_deliveries = sumif(itemCount, status == "retry"),'
+            + " extra_api_calls = sumif((calls - 1) * itemCount, calls > 1) by bin(timestamp, 1h)\n"
             + "| render timechart",
         ),
         (
@@ -87,7 +90,7 @@ def panels() -> list[tuple[str, str, str, str]]:
             OUTCOMES
             + FIELDS
             + '| where status in ("deadlettered", "retry")\n'
-            + '| summarize failures = count(), deadlettered = countif(status == "deadlettered"),'
+            + '| summarize failures = sum(itemCount), deadlettered = sumif(itemCount, status == "deadlettered"),'
             + " codes = make_set(code), last = max(timestamp) by imodel\n"
             + "| top 10 by failures desc",
         ),

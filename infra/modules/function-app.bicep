@@ -198,9 +198,18 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
           value: appInsights.properties.ConnectionString
         }
+        // Entra-only ingestion (the component has local auth off): the host's and the worker's
+        // exporters get a token as the user-assigned identity, which holds Monitoring Metrics Publisher.
         {
           name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
           value: 'ClientId=${identityClientId};Authorization=AAD'
+        }
+        // The worker's OpenTelemetry path (host.json telemetryMode OpenTelemetry): the worker loads the
+        // Azure Monitor distro, and the app's log records arrive with their td_* fields as
+        // customDimensions; without it the worker forwards only level, message and category.
+        {
+          name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY'
+          value: 'true'
         }
       ]
     }

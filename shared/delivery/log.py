@@ -1,6 +1,17 @@
 """Structured logging: one line per blob outcome, and every record of a blob tagged with its
-invocation, with fields Application Insights keeps as custom dimensions (the Functions Python worker
-forwards ``extra``, i.e. the record's own attributes, to the host).
+invocation, with fields Application Insights keeps as custom dimensions.
+
+The fields reach Application Insights on the worker's OpenTelemetry path only: with
+``PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true`` (and host.json ``"telemetryMode":
+"OpenTelemetry"``) the Python worker configures the Azure Monitor distro, whose ``LoggingHandler`` on
+the root logger turns a record's own attributes (what ``extra`` sets) into log attributes, and
+``AzureMonitorLogExporter`` sends them as the envelope's ``properties``, i.e. ``customDimensions``.
+The worker's default path (``on_logging`` in the worker's dispatcher) forwards only level, message,
+category and invocation id to the host, so without that setting no ``td_*`` dimension arrives.
+
+The exporter writes each attribute as ``str(value)``, and OpenTelemetry copies a dict into a plain
+dict and a list into a tuple first, so a nested value would arrive as a Python repr that KQL's
+``parse_json`` cannot read: :func:`outcome_dimensions` writes nested values as JSON text instead.
 
 The tagging is a logging context in the style of AWS Lambda Powertools' ``Logger.append_keys``: a
 :class:`contextvars.ContextVar` holds the keys of the blob being handled (set by
@@ -14,6 +25,7 @@ threads apart.
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -81,9 +93,17 @@ def install(log: logging.Logger = logger) -> None:
 install()
 
 
+def dimension_value(value: Any) -> Any:
+    """A scalar as it is (the exporter writes ``str(value)``); a nested value as compact JSON text,
+    the form KQL's ``parse_json`` reads back."""
+    if isinstance(value, str | int | float | bool):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
 def outcome_dimensions(outcome: Outcome) -> dict[str, Any]:
     """Flat, prefixed names: ``extra`` keys must not collide with LogRecord's own attributes."""
-    return {f"{PREFIX}{key}": value for key, value in outcome.log_fields().items()}
+    return {f"{PREFIX}{key}": dimension_value(value) for key, value in outcome.log_fields().items()}
 
 
 def log_outcome(outcome: Outcome, log: logging.Logger = logger) -> None:

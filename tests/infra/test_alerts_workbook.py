@@ -14,6 +14,7 @@ from shared.core.outcome import Outcome
 from tests.infra import templates as t
 
 RULE = "Microsoft.Insights/scheduledQueryRules"
+METRIC_RULE = "Microsoft.Insights/metricAlerts"
 QUERIES = t.INFRA / "queries"
 # What shared/delivery/log.py puts on records: the Outcome's fields, plus the blob context's keys.
 LOGGED = {f"td_{f.name}" for f in dataclasses.fields(Outcome)} | {"td_invocation_id", "td_blob", "td_imodel_id"}
@@ -23,8 +24,8 @@ def rules() -> dict[str, dict]:
     return t.resources(t.module("alerts"), RULE)
 
 
-def test_three_rules_on_the_app_insights_component_every_5_minutes_over_15() -> None:
-    assert set(rules()) == {"deadletters", "retriesExhausted", "throttling"}
+def test_four_log_rules_on_the_app_insights_component_every_5_minutes_over_15() -> None:
+    assert set(rules()) == {"deadletters", "retriesExhausted", "throttling", "functionFailures"}
     for name, rule in rules().items():
         props = rule["properties"]
         assert rule["kind"] == "LogAlert", name
@@ -88,8 +89,8 @@ def test_the_workbook_has_the_panels_over_the_last_day() -> None:
     for name, content in panels.items():
         assert content["timeContext"] == {"durationMs": 86_400_000}, name
         assert content["resourceType"] == "microsoft.insights/components", name
-    assert "percentile(seconds, 50)" in panels["stage-times"]["query"]
-    assert "percentile(seconds, 95)" in panels["stage-times"]["query"]
+    assert "percentilew(seconds, itemCount, 50)" in panels["stage-times"]["query"]
+    assert "percentilew(seconds, itemCount, 95)" in panels["stage-times"]["query"]
     assert "bin(timestamp, 1h)" in panels["uploads-and-deadletters"]["query"]
 
 
@@ -106,3 +107,50 @@ def test_the_workbook_is_deployed_on_the_component_with_a_stable_guid_name() -> 
     assert book["properties"]["sourceId"] == "applicationInsightsId"
     assert book["properties"]["category"] == "workbook"
     assert "load_json_content" in t.function_types(book["properties"]["serializedData"])
+
+
+def test_no_query_counts_rows_where_a_row_may_stand_for_several_items() -> None:
+    """Sampling keeps one row for ``itemCount`` items (Application Insights sampling docs: "use
+    summarize sum(itemCount)"): a query that counts rows undercounts, and can lose a lone dead-letter."""
+    texts = {p.name: p.read_text(encoding="utf-8") for p in QUERIES.glob("*.kql")}
+    texts |= {item["name"]: item["content"]["query"] for item in workbook()["items"] if item["type"] == 3}
+    for name, text in texts.items():
+        code = "\n".join(line.split("//", 1)[0] for line in text.splitlines())
+        assert "summarize" not in code or "itemCount" in code, name
+        for row_count in ("count()", "countif(", "percentile("):
+            assert row_count not in code, f"{name} uses {row_count}"
+
+
+def test_event_grid_metric_alerts_watch_the_system_topic_when_the_app_is_silent() -> None:
+    """Metric names from learn.microsoft.com "Supported metrics - Microsoft.EventGrid/systemTopics"
+    (all Count, aggregation Total); the rules need no telemetry from the app to fire."""
+    doc = t.module("alerts")
+    metric_rules = t.resources(doc, METRIC_RULE)
+    watched = {}
+    for name, rule in metric_rules.items():
+        props = rule["properties"]
+        assert rule["location"] == "global", name
+        assert props["scopes"] == ["eventGridSystemTopicId"], name
+        assert (props["evaluationFrequency"], props["windowSize"]) == ("PT5M", "PT15M"), name
+        criteria = {key.strip("'"): value for key, value in props["criteria"].items()}  # 'odata.type' is quoted
+        assert criteria["odata.type"] == "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria", name
+        (criterion,) = props["criteria"]["allOf"]
+        assert criterion["metricNamespace"] == "Microsoft.EventGrid/systemTopics", name
+        assert (criterion["timeAggregation"], criterion["operator"], criterion["threshold"]) == (
+            "Total",
+            "GreaterThan",
+            0,
+        )
+        watched[criterion["metricName"]] = name
+        assert [set(t.leaves(action["actionGroupId"])) & {"actionGroup"} for action in props["actions"]] == [
+            {"actionGroup"}
+        ], name
+    assert set(watched) == {"DeliveryAttemptFailCount", "DeadLetteredCount", "DroppedEventCount"}
+    call = t.module_call("alerts")["config"]["params"]
+    assert "systemTopic" in set(t.leaves(call["eventGridSystemTopicId"]))
+
+
+def test_every_rule_notifies_the_one_action_group() -> None:
+    doc = t.module("alerts")
+    for name, rule in {**t.resources(doc, RULE), **t.resources(doc, METRIC_RULE)}.items():
+        assert "actionGroup" in set(t.leaves(rule["properties"]["actions"])), name

@@ -17,6 +17,8 @@ PLATFORM_SETTINGS = {
     "AzureWebJobsStorage__tableServiceUri",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    # Read by the Python worker (it loads the Azure Monitor OpenTelemetry distro), not by the app.
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
 }
 
 # Replaced by functionAppConfig on Flex Consumption, a key-based secret, or simply not needed.

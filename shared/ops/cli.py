@@ -3,8 +3,8 @@
 The contract, for every command and every input: exit 0 ok, 1 failed (or needs a person), 2 usage
 or settings, 3 not found; a message for people on stderr, never a traceback.
 
-Start-up stays cheap: this module imports only the standard library and the pure core at the top;
-each command imports the Azure SDK, requests, Pillow and the pipeline it needs when it runs, so
+Start-up stays cheap: this module imports only the standard library at the top; each command
+(and each argument check) imports the Azure SDK, requests, Pillow and the pipeline it needs when it runs, so
 ``--help`` and argument errors answer before any of them loads.
 """
 
@@ -18,9 +18,6 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
-
-from shared.core.errors import ErrorCode, ThumbnailError
-from shared.core.paths import canonical_guid
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
@@ -107,6 +104,7 @@ def _report(error: Exception) -> int:
     """Known failures as ``code: message`` and their hint; anything else as one line."""
     from azure.core.exceptions import AzureError
 
+    from shared.core.errors import ThumbnailError
     from shared.edges.storage import storage_error
     from shared.settings import SettingsError
 
@@ -147,6 +145,8 @@ def _environment(settings_file: str | None, env: Mapping[str, str]) -> dict[str,
 
 
 def _guid(text: str) -> str:
+    from shared.core.paths import canonical_guid
+
     guid = canonical_guid(text)
     if guid is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not an iModel id (a GUID)")
@@ -154,6 +154,8 @@ def _guid(text: str) -> str:
 
 
 def _code(text: str) -> str:
+    from shared.core.errors import ErrorCode
+
     if text not in {code.value for code in ErrorCode}:
         raise argparse.ArgumentTypeError(f"{text!r} is not an error code (docs/errors.md lists them)")
     return text
@@ -363,6 +365,7 @@ def _watch(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 
 def _upload(args: argparse.Namespace, env: dict[str, str]) -> int:
+    from shared.core.errors import ThumbnailError
     from shared.core.retry import RetryPolicy, call_with_retries
     from shared.edges.itwin import ItwinClient, TokenProvider, new_session
     from shared.imaging import describe
@@ -391,6 +394,7 @@ def _upload(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 
 def _normalize(args: argparse.Namespace, env: dict[str, str]) -> int:
+    from shared.core.errors import ThumbnailError
     from shared.imaging import describe
 
     data = _read(args.input)

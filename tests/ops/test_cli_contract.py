@@ -326,3 +326,19 @@ def test_the_module_runs_as_documented(tmp_path: Path):
     out, err = process.communicate(timeout=60)
     assert process.returncode == OK, err
     assert b"usage: python -m shared.cli" in out
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["drain", "--workers", "0"], ["status", "--imodel", "bad"]])
+def test_help_and_usage_errors_load_no_sdk(argv):
+    """Start-up cost is imports: --help and argument errors must not pay for the Azure SDK, requests,
+    Pillow or the pipeline (bench/cli_startup.py measures the time)."""
+    probe = (
+        "import sys\nfrom shared.ops.cli import main\ncode = main(sys.argv[1:])\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'azure', 'requests', 'PIL', 'numpy'})\n"
+        "heavy += sorted(m for m in sys.modules if m.startswith(('shared.delivery', 'shared.imaging')))\n"
+        "print('heavy:', heavy, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, *argv], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "heavy: []" in result.stderr, result.stderr

@@ -319,6 +319,21 @@ def _dead_letters(env: dict[str, str], *containers: str) -> DeadLetters:
     return DeadLetters(_storage(settings, "deadletter_container", *containers), settings, utcnow)
 
 
+def _announcing_sleep(seconds: float) -> None:
+    """The pipeline's sleep, saying so on stderr when a wait is long enough for a person to wonder
+    (a ``retry-after``, a backoff): otherwise ``watch`` and ``drain`` are silent for up to a minute."""
+    import time
+
+    if seconds >= 1:
+        print(
+            f"retry         waiting {seconds:.1f} s before trying a blob again "
+            "(a transient failure; its line follows when it settles)",
+            file=sys.stderr,
+            flush=True,
+        )
+    time.sleep(seconds)
+
+
 # -- commands -------------------------------------------------------------------------------------
 
 
@@ -329,7 +344,7 @@ def _drain(args: argparse.Namespace, env: dict[str, str]) -> int:
 
     settings = _settings(env)
     _storage(settings, *CONTAINER_SETTINGS)
-    pipeline = build_pipeline(settings)
+    pipeline = build_pipeline(settings, sleep=_announcing_sleep)
     try:
         report = drain(pipeline, workers=args.workers, on_outcome=None if args.json else print_outcome)
     finally:
@@ -355,7 +370,7 @@ def _watch(args: argparse.Namespace, env: dict[str, str]) -> int:
 
     settings = _settings(env)
     _storage(settings, *CONTAINER_SETTINGS)
-    pipeline = build_pipeline(settings)
+    pipeline = build_pipeline(settings, sleep=_announcing_sleep)
     try:
         print(f"watching {settings.incoming_container} (Ctrl-C to stop)", flush=True)
         watch(pipeline, interval=args.interval, workers=args.workers, on_outcome=print_outcome)

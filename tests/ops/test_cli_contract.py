@@ -342,3 +342,13 @@ def test_help_and_usage_errors_load_no_sdk(argv):
         [sys.executable, "-c", probe, *argv], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )
     assert "heavy: []" in result.stderr, result.stderr
+
+
+def test_drain_says_when_it_waits_to_retry(env, containers, emulator):
+    """A retry-after inside an invocation is silent time: the CLI says it is waiting, and for what."""
+    containers.incoming.upload_blob(f"{new_imodel()}/render.png", png_bytes(100, 100))
+    emulator.state.rate_limit_next(count=1, retry_after=1)
+    code, out, err = run(["drain"], env=env)
+    assert_contract((code, out, err), OK)
+    assert "waiting 1.0 s" in err, err
+    assert "uploaded" in out

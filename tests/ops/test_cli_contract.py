@@ -352,3 +352,14 @@ def test_drain_says_when_it_waits_to_retry(env, containers, emulator):
     assert_contract((code, out, err), OK)
     assert "waiting 1.0 s" in err, err
     assert "uploaded" in out
+
+
+@pytest.mark.parametrize("argv", [["doctor"], ["poison", "sweep"]])
+def test_commands_that_start_image_workers_end_them_quietly(argv, env, containers):
+    """A command that builds the pipeline starts image worker processes; left to interpreter exit,
+    they died on a closed pipe and printed BrokenPipeError tracebacks (poison sweep: 6 runs of 6)."""
+    process = _cli(*argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate(timeout=60)
+    text = (out + err).decode()
+    assert "Traceback" not in text, text
+    assert process.returncode == OK, text

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import sys
@@ -65,6 +66,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except SystemExit as stop:  # argparse's --help (0) and usage errors (2), already printed
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     command: Command = args.command
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)  # the error line below says it once
     try:
         environment = _environment(args.settings, os.environ if env is None else env)
         return command(args, environment)
@@ -102,7 +104,7 @@ def _stdout_broken() -> bool:
 
 def _report(error: Exception) -> int:
     """Known failures as ``code: message`` and their hint; anything else as one line."""
-    from azure.core.exceptions import AzureError
+    from azure.core.exceptions import AzureError, ClientAuthenticationError
 
     from shared.core.errors import ThumbnailError
     from shared.edges.storage import storage_error
@@ -110,6 +112,9 @@ def _report(error: Exception) -> int:
 
     if isinstance(error, SettingsError):
         print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(error, ClientAuthenticationError):  # no credential: the environment, not an outage
+        print(f"error: cannot sign in to storage: {_first_line(error)}\n{SIGN_IN_HINT}", file=sys.stderr)
         return EXIT_USAGE
     if isinstance(error, AzureError):
         error = storage_error("storage request", error)
@@ -121,6 +126,17 @@ def _report(error: Exception) -> int:
         return EXIT_FAILED
     print(f"error: unexpected {type(error).__name__}: {error} (please report it)", file=sys.stderr)
     return EXIT_FAILED
+
+
+SIGN_IN_HINT = (
+    "hint: the CLI signs in as you: `az login`, and set THUMBNAILS_STORAGE__blobServiceUri and "
+    "__queueServiceUri only. THUMBNAILS_STORAGE__credential=managedidentity works only inside Azure, "
+    "and a connection string cannot work where shared keys are off."
+)
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _environment(settings_file: str | None, env: Mapping[str, str]) -> dict[str, str]:
@@ -273,6 +289,10 @@ def _storage(settings: Settings, *containers: str) -> BlobServiceClient:
     from shared.edges.storage import blob_service
 
     service = blob_service(settings.storage)
+    credential = getattr(service, "credential", None)
+    if settings.storage.connection_string is None and credential is not None:
+        # sign in once, up front: the storage SDK retries a failed sign-in like an outage (seconds)
+        credential.get_token("https://storage.azure.com/.default")
     for attribute in containers:
         name = getattr(settings, attribute)
         if not service.get_container_client(name).exists():

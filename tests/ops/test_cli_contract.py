@@ -16,9 +16,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import traceback
 import uuid
 from contextlib import redirect_stderr, redirect_stdout
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -363,3 +365,44 @@ def test_commands_that_start_image_workers_end_them_quietly(argv, env, container
     text = (out + err).decode()
     assert "Traceback" not in text, text
     assert process.returncode == OK, text
+
+
+class _NoIdentityImds(BaseHTTPRequestHandler):
+    """The instance metadata endpoint of a machine with no managed identity assigned: 400 to every
+    token request, as IMDS answers (azure-identity's imds.py turns that 400 into
+    ``CredentialUnavailableError`` without retrying; a laptop, with no endpoint at all, gets the same
+    error after its connection retries)."""
+
+    def do_GET(self) -> None:
+        body = b'{"error":"invalid_request","error_description":"Identity not found"}'
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_apps_managed_identity_setting_on_a_laptop_is_a_settings_error(monkeypatch):
+    """``THUMBNAILS_STORAGE__credential=managedidentity`` copied to an operator's machine: the managed
+    identity credential asks the metadata endpoint, which has no identity for it.
+    ``AZURE_POD_IDENTITY_AUTHORITY_HOST``, which azure-identity's imds.py reads, points it at one."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NoIdentityImds)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", f"http://127.0.0.1:{server.server_address[1]}")
+    env = {
+        "THUMBNAILS_STORAGE__blobServiceUri": f"https://127.0.0.1:{closed_port()}/devstoreaccount1",
+        "THUMBNAILS_STORAGE__queueServiceUri": f"https://127.0.0.1:{closed_port()}/devstoreaccount1",
+        "THUMBNAILS_STORAGE__credential": "managedidentity",
+        "ITWIN_CLIENT_ID": "client",
+        "ITWIN_CLIENT_SECRET": "secret",
+    }
+    try:
+        code, out, err = run(["deadletter", "list"], env=env)
+    finally:
+        server.shutdown()
+    assert_contract((code, out, err), USAGE)
+    assert "THUMBNAILS_STORAGE__credential" in err
+    assert "az login" in err

@@ -199,7 +199,9 @@ def _seconds(text: str) -> float:
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--settings", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument(
+        "--settings", metavar="FILE", default=argparse.SUPPRESS, help="a local.settings.json whose Values to use"
+    )
     parser = argparse.ArgumentParser(
         prog="python -m shared.cli",
         description=DESCRIPTION,

@@ -119,6 +119,21 @@ def test_unknown_options_exit_2(command, noise):
     assert_contract(run(argv, env={}), USAGE)
 
 
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(
+    command=st.sampled_from([*COMMANDS, ["deadletter"], ["poison"], ["demo"], []]),
+    extra=st.lists(st.one_of(NOISE, st.text(max_size=12)), max_size=4),
+)
+def test_any_arguments_without_settings_end_in_a_documented_code(command, extra):
+    """Whatever follows a command, with no settings nothing can reach storage or the API: the answer
+    is help (0), a usage or settings error (2) or a missing file (3), never a traceback."""
+    argv = [*command, *extra]
+    code, out, err = run(argv, env={})
+    assert "Traceback" not in out + err, (argv, out + err)
+    assert code in (OK, USAGE, NOT_FOUND), (argv, code, out, err)
+    assert code != OK or {"-h", "--help"} & set(argv), (argv, out, err)
+
+
 @pytest.mark.parametrize("command", [[], ["deadletter"], ["poison"]])
 def test_a_missing_command_exits_2(command):
     assert_contract(run(command, env={}), USAGE)

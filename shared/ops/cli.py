@@ -117,7 +117,7 @@ def _report(error: Exception) -> int:
         print(f"error: cannot sign in to storage: {_first_line(error)}\n{SIGN_IN_HINT}", file=sys.stderr)
         return EXIT_USAGE
     if isinstance(error, AzureError):
-        error = storage_error("storage request", error)
+        error = storage_error("reach the storage account", error)
     if isinstance(error, ThumbnailError):
         print(f"failed: {error.code.value}: {error.message}\nhint: {error.hint}", file=sys.stderr)
         return EXIT_FAILED

@@ -13,7 +13,9 @@ import io
 import json
 import shlex
 import shutil
+import signal
 from pathlib import Path
+from types import FrameType
 
 import requests
 from azure.storage.blob import BlobServiceClient
@@ -22,7 +24,7 @@ from PIL import Image, ImageDraw
 from devkit.azurite import Azurite
 from devkit.emulator import Emulator, EmulatorConfig
 from devkit.local_env import create_containers, local_env
-from shared.delivery.pipeline import build_pipeline, utcnow
+from shared.delivery.pipeline import Pipeline, build_pipeline, utcnow
 from shared.ops.deadletters import DeadLetters
 from shared.ops.drain import drain, watch
 from shared.ops.output import print_outcome
@@ -112,26 +114,39 @@ def run_demo(workdir: Path, *, keep: bool = False) -> int:
         env = local_env(azurite, emulator)
         settings = load_settings(env)
         pipeline = build_pipeline(settings)
-        create_containers(pipeline.blobs, settings)
-        incoming = pipeline.blobs.get_container_client(settings.incoming_container)
-        print(f"Azurite on 127.0.0.1:{azurite.blob_port}, iTwin emulator on {emulator.url}")
-        print(f"\nDropping {len(samples())} files into '{settings.incoming_container}':")
-        for name, data in samples().items():
-            incoming.upload_blob(name, data, overwrite=True)
-            print(f"  {name} ({len(data):,} bytes)")
-        print("\nDraining (the same pipeline the function runs):")
-        report = drain(pipeline, on_outcome=print_outcome)
-        print(report.summary())
-        _show_results(pipeline.blobs, settings, emulator.url, workdir)
-        if keep:
-            print("\nServices stay up. In another shell, point the CLI at them:")
-            for key, value in env.items():
-                print(f"  export {key}={shlex.quote(value)}")
-            print(
-                f"Drop files with any tool into '{settings.incoming_container}/{{imodelId}}/'; watching (Ctrl-C ends)."
-            )
-            watch(pipeline, on_outcome=print_outcome)
+        try:
+            return _run(pipeline, settings, env, emulator.url, azurite.blob_port, workdir, keep=keep)
+        finally:
+            pipeline.close()
+
+
+def _run(
+    pipeline: Pipeline, settings: Settings, env: dict[str, str], api_url: str, port: int, workdir: Path, *, keep: bool
+) -> int:
+    create_containers(pipeline.blobs, settings)
+    incoming = pipeline.blobs.get_container_client(settings.incoming_container)
+    print(f"Azurite on 127.0.0.1:{port}, iTwin emulator on {api_url}")
+    print(f"\nDropping {len(samples())} files into '{settings.incoming_container}':")
+    for name, data in samples().items():
+        incoming.upload_blob(name, data, overwrite=True)
+        print(f"  {name} ({len(data):,} bytes)")
+    print("\nDraining (the same pipeline the function runs):")
+    report = drain(pipeline, on_outcome=print_outcome)
+    print(report.summary())
+    _show_results(pipeline.blobs, settings, api_url, workdir)
+    if not keep:
+        print("\nAzurite and the emulator stop now. `make run-keep` keeps them up and prints their settings.")
         return 0 if report.ok else 1
+    print("\nServices stay up. In another shell, point the CLI (and az, or your own code) at them:")
+    for key, value in env.items():
+        print(f"  export {key}={shlex.quote(value)}")
+    print("Then try: python -m shared.cli deadletter list")
+    print(
+        f"Drop files with any tool into '{settings.incoming_container}/{{imodelId}}/'; "
+        "watching (Ctrl-C or SIGTERM stops the services too)."
+    )
+    watch(pipeline, on_outcome=print_outcome)
+    return 0 if report.ok else 1
 
 
 def _show_results(blobs: BlobServiceClient, settings: Settings, api_url: str, workdir: Path) -> None:
@@ -153,7 +168,6 @@ def _show_results(blobs: BlobServiceClient, settings: Settings, api_url: str, wo
         first = next((entry for entry in letters if "api" in entry.payload), letters[0])
         print(f"\nPayload of {first.blob}:")
         print(json.dumps(first.payload, indent=2))
-        print("\nTry: python -m shared.cli deadletter list   (with the exports `make run-keep` prints)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,10 +175,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep Azurite and the emulator running, and watch")
     parser.add_argument("--workdir", type=Path, default=Path(".local/demo"))
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return run_demo(args.workdir, keep=args.keep)
     except KeyboardInterrupt:
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (``kill``, a supervisor) ends the demo as Ctrl-C does: the ``with`` blocks unwind and
+    stop Azurite and the emulator, which would otherwise outlive it in their own session."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

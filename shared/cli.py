@@ -3,9 +3,9 @@
 The commands themselves live in :mod:`shared.ops.cli`; this module only keeps the documented name.
 """
 
-from shared.ops.cli import main
+from shared.ops.cli import main, run
 
 __all__ = ["main"]
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

@@ -1,7 +1,7 @@
 """The one error taxonomy: every way a blob can fail, with a stable code, a stage and a kind.
 
-A code is a contract with users: it appears in dead-letter payloads, logs and the README's
-troubleshooting table, and people filter and alert on it.  Codes are never renamed.
+A code is a contract with users: it appears in dead-letter payloads, logs and the error table
+(docs/errors.md), and people filter and alert on it.  Codes are never renamed.
 
 *Permanent* failures are dead-lettered at once (retrying cannot help until someone fixes the
 cause).  *Transient* failures leave the blob where it is, so the host (or ``drain``) tries again.
@@ -256,7 +256,7 @@ class ErrorSummary:
 
 
 def markdown_table() -> str:
-    """The README's error table, generated from :data:`CODES` (a test keeps the README equal to it)."""
+    """The error table of docs/errors.md, generated from :data:`CODES` (a test keeps the two equal)."""
     rows = ["| code | stage | kind | what to do |", "|---|---|---|---|"]
     rows += [
         f"| `{code.value}` | {info.stage.value} | {info.kind.value} | {info.hint} |" for code, info in CODES.items()

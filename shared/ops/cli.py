@@ -1,136 +1,266 @@
 """``python -m shared.cli``: drive the pipeline locally and operate a deployment.
 
-Every command reads the same settings as the function (environment variables, plus the
-``Values`` of a Functions ``local.settings.json`` given with ``--settings``; the environment wins).
-``--json`` (drain, deadletter list|show, doctor, status) prints one JSON document instead of text.
+The contract, for every command and every input: exit 0 ok, 1 failed (or needs a person), 2 usage
+or settings, 3 not found; a message for people on stderr, never a traceback.
 
-Exit codes: 0 done / all well; 1 something failed or needs a person (a transient failure left for
-another drain, a failed check, a dead-lettered blob); 2 usage or settings error; 3 (status,
-deadletter show) no such blob.
+Start-up stays cheap: this module imports only the standard library at the top; each command
+(and each argument check) imports the Azure SDK, requests, Pillow and the pipeline it needs when it runs, so
+``--help`` and argument errors answer before any of them loads.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
+import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from shared.core.errors import ThumbnailError
-from shared.core.paths import canonical_guid
-from shared.core.retry import RetryPolicy, call_with_retries
-from shared.delivery.pipeline import build_pipeline, utcnow
-from shared.edges.itwin import ItwinClient, TokenProvider, new_session
-from shared.edges.storage import blob_service
-from shared.imaging import Thumbnail, describe
-from shared.ops.deadletters import DeadLetters
-from shared.ops.doctor import run_checks
-from shared.ops.drain import drain, watch
-from shared.ops.output import outcome_json, print_json, print_outcome
-from shared.ops.poison import poison_queue, sweep
-from shared.ops.status import DEADLETTERED, StatusReader
-from shared.sandbox import image_stage
-from shared.settings import (
-    SettingsError,
-    load_image_limits,
-    load_itwin_settings,
-    load_retry_settings,
-    load_sandbox_settings,
-    load_settings,
-)
+if TYPE_CHECKING:
+    from azure.storage.blob import BlobServiceClient
+
+    from shared.imaging import Thumbnail
+    from shared.ops.deadletters import DeadLetters
+    from shared.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND = 0, 1, 2, 3
 
+DESCRIPTION = """\
+Drive the thumbnail pipeline locally and operate a deployment.
+
+Every command reads the function's settings: environment variables, plus the Values of a
+Functions local.settings.json given with --settings FILE (before or after the command; the
+environment wins). --json prints one JSON document on stdout; messages go to stderr.
+"""
+EPILOG = """\
+exit codes: 0 ok; 1 failed or needs a person (a transient failure left for the next drain, a
+failed check, a dead-lettered blob, unreachable storage); 2 usage or settings error (the message
+names the argument or setting); 3 not found (a file, blob or dead-letter)."""
+
+#: The setting that names each container, by the attribute that holds it in ``Settings``.
+CONTAINER_SETTINGS = {
+    "incoming_container": "THUMBNAILS_CONTAINER",
+    "processed_container": "PROCESSED_CONTAINER",
+    "deadletter_container": "DEADLETTER_CONTAINER",
+}
+
+
+class CliError(Exception):
+    """A failure the CLI reports as one line and an exit code (never a traceback)."""
+
+    def __init__(self, exit_code: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+Command = Callable[[argparse.Namespace, dict[str, str]], int]
+
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    environment = _environment(args.settings, os.environ if env is None else env)
-    command: Callable[[argparse.Namespace, dict[str, str]], int] = args.command
     try:
+        args = _parser().parse_args(argv)
+    except SystemExit as stop:  # argparse's --help (0) and usage errors (2), already printed
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    command: Command = args.command
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)  # the error line below says it once
+    try:
+        environment = _environment(args.settings, os.environ if env is None else env)
         return command(args, environment)
-    except SettingsError as error:
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return EXIT_OK if command is _watch else EXIT_FAILED
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say to it
+        return EXIT_FAILED
+    except Exception as error:  # the last word: a message and an exit code
+        return _report(error)
+
+
+def run() -> NoReturn:
+    """``python -m shared.cli``: ``main`` plus a quiet exit when stdout's reader has gone away."""
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = code or EXIT_FAILED
+    if _stdout_broken():
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the interpreter's last flush
+    raise SystemExit(code)
+
+
+def _stdout_broken() -> bool:
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        return True
+    return False
+
+
+def _report(error: Exception) -> int:
+    """Known failures as ``code: message`` and their hint; anything else as one line."""
+    from azure.core.exceptions import AzureError, ClientAuthenticationError
+
+    from shared.core.errors import ThumbnailError
+    from shared.edges.storage import storage_error
+    from shared.settings import SettingsError
+
+    if isinstance(error, SettingsError):
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        return EXIT_OK
+    if isinstance(error, ClientAuthenticationError):  # no credential: the environment, not an outage
+        print(f"error: cannot sign in to storage: {_first_line(error)}\n{SIGN_IN_HINT}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(error, AzureError):
+        error = storage_error("reach the storage account", error)
+    if isinstance(error, ThumbnailError):
+        print(f"failed: {error.code.value}: {error.message}\nhint: {error.hint}", file=sys.stderr)
+        return EXIT_FAILED
+    if isinstance(error, OSError):
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"error: unexpected {type(error).__name__}: {error} (please report it)", file=sys.stderr)
+    return EXIT_FAILED
+
+
+SIGN_IN_HINT = (
+    "hint: the CLI signs in as you: `az login`, and set THUMBNAILS_STORAGE__blobServiceUri and "
+    "__queueServiceUri only. THUMBNAILS_STORAGE__credential=managedidentity works only inside Azure, "
+    "and a connection string cannot work where shared keys are off."
+)
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _environment(settings_file: str | None, env: Mapping[str, str]) -> dict[str, str]:
+    """The ``Values`` of ``settings_file`` under ``env``; a file that cannot be used is a settings error."""
     merged: dict[str, str] = {}
     if settings_file:
-        values = json.loads(Path(settings_file).read_text()).get("Values", {})
+        try:
+            document = json.loads(Path(settings_file).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CliError(EXIT_USAGE, f"--settings {settings_file}: no such file") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CliError(EXIT_USAGE, f"--settings {settings_file}: not a readable JSON file ({exc})") from exc
+        values = document.get("Values", {}) if isinstance(document, dict) else None
+        if not isinstance(values, dict):
+            raise CliError(EXIT_USAGE, f'--settings {settings_file}: expected {{"Values": {{NAME: value}}}}')
         merged.update({str(key): str(value) for key, value in values.items()})
     merged.update(env)
     return merged
 
 
+# -- arguments ------------------------------------------------------------------------------------
+
+
+def _guid(text: str) -> str:
+    from shared.core.paths import canonical_guid
+
+    guid = canonical_guid(text)
+    if guid is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an iModel id (a GUID)")
+    return guid
+
+
+def _code(text: str) -> str:
+    from shared.core.errors import ErrorCode
+
+    if text not in {code.value for code in ErrorCode}:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an error code (docs/errors.md lists them)")
+    return text
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 64")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m shared.cli", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--settings", metavar="FILE", default=argparse.SUPPRESS, help="a local.settings.json whose Values to use"
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.cli",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--settings", metavar="FILE", help="a local.settings.json whose Values to use")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    sub = commands.add_parser("drain", help="process every blob in the incoming container once")
-    sub.add_argument("--workers", type=int, default=4, help="blobs handled at once (default 4)")
+    def command(name: str, help_text: str, run: Command, into: Any = commands) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = into.add_parser(name, help=help_text, description=help_text, parents=[common])
+        sub.set_defaults(command=run)
+        return sub
+
+    sub = command("drain", "process every blob in the incoming container once", _drain)
+    sub.add_argument("--workers", type=_workers, default=4, help="blobs handled at once (default 4)")
     _json(sub)
-    sub.set_defaults(command=_drain)
 
-    sub = commands.add_parser("watch", help="keep draining as blobs arrive (a local stand-in for the host)")
-    sub.add_argument("--workers", type=int, default=4)
-    sub.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default 2)")
-    sub.set_defaults(command=_watch)
+    sub = command("watch", "keep draining as blobs arrive (a local stand-in for the host); Ctrl-C stops", _watch)
+    sub.add_argument("--workers", type=_workers, default=4, help="blobs handled at once (default 4)")
+    sub.add_argument("--interval", type=_seconds, default=2.0, help="seconds between polls (default 2)")
 
-    sub = commands.add_parser("upload", help="normalize one file and upload it as an iModel's thumbnail")
-    sub.add_argument("--imodel", required=True, help="the iModel id")
+    sub = command("upload", "normalize one file and upload it as an iModel's thumbnail", _upload)
+    sub.add_argument("--imodel", type=_guid, required=True, help="the iModel id")
     sub.add_argument("file", type=Path)
-    sub.set_defaults(command=_upload)
 
-    sub = commands.add_parser("normalize", help="write exactly the bytes that would be uploaded, and say how")
+    sub = command("normalize", "write exactly the bytes that would be uploaded, and say how", _normalize)
     sub.add_argument("input", type=Path)
-    sub.add_argument("output", type=Path, nargs="?")
-    sub.set_defaults(command=_normalize)
+    sub.add_argument("output", nargs="?", help="where to write the PNG; - for stdout (default IN.thumbnail.png)")
 
-    deadletter = commands.add_parser("deadletter", help="list, show and redrive dead-letters").add_subparsers(
-        required=True, metavar="ACTION"
-    )
-    sub = deadletter.add_parser("list", help="a table of dead-lettered blobs")
+    deadletter = commands.add_parser("deadletter", help="list, show and redrive dead-letters", parents=[common])
+    actions = deadletter.add_subparsers(required=True, metavar="ACTION")
+    sub = command("list", "a table of dead-lettered blobs", _deadletter_list, actions)
     _filters(sub)
     _json(sub)
-    sub.set_defaults(command=_deadletter_list)
-    sub = deadletter.add_parser("show", help="print one payload")
+    sub = command("show", "print one payload", _deadletter_show, actions)
     sub.add_argument("blob", help="the blob, e.g. {imodelId}/render.png")
     _json(sub)
-    sub.set_defaults(command=_deadletter_show)
-    sub = deadletter.add_parser("redrive", help="move originals back to the incoming container")
+    sub = command("redrive", "move originals back to the incoming container", _deadletter_redrive, actions)
     _filters(sub)
     sub.add_argument("--blob", action="append", default=[], help="only this blob (repeatable)")
     sub.add_argument("--all", action="store_true", help="redrive everything (needed when no filter is given)")
-    sub.set_defaults(command=_deadletter_redrive)
 
-    poison = commands.add_parser("poison", help="the host's poison queue").add_subparsers(
-        required=True, metavar="ACTION"
-    )
-    sub = poison.add_parser("sweep", help="dead-letter every blob named by a poison-queue message")
-    sub.set_defaults(command=_poison_sweep)
+    poison = commands.add_parser("poison", help="the host's poison queue", parents=[common])
+    actions = poison.add_subparsers(required=True, metavar="ACTION")
+    command("sweep", "dead-letter every blob named by a poison-queue message", _poison_sweep, actions)
 
-    sub = commands.add_parser("doctor", help="check settings, token, containers and (with --imodel) access")
-    sub.add_argument("--imodel", help="also check that the service client can see this iModel")
+    sub = command("doctor", "check settings, token, containers and (with --imodel) access", _doctor)
+    sub.add_argument("--imodel", type=_guid, help="also check that the service client can see this iModel")
     _json(sub)
-    sub.set_defaults(command=_doctor)
 
-    sub = commands.add_parser("status", help="where is this render now, and why (or every render of an iModel)")
+    sub = command("status", "where is this render now, and why (or every render of an iModel)", _status)
     target = sub.add_mutually_exclusive_group(required=True)
     target.add_argument("blob", nargs="?", help="the blob, e.g. {imodelId}/render.png")
-    target.add_argument("--imodel", help="every blob of this iModel id")
+    target.add_argument("--imodel", type=_guid, help="every blob of this iModel id")
     _json(sub)
-    sub.set_defaults(command=_status)
 
-    sub = commands.add_parser("demo", help="moved to the dev kit: run `make run` (or python -m devkit.demo)")
-    sub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    sub.set_defaults(command=_demo)
+    sub = command("demo", "the demo is in the dev kit: make run (make run-keep keeps the services up)", _demo)
+    sub.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -139,17 +269,108 @@ def _json(sub: argparse.ArgumentParser) -> None:
 
 
 def _filters(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--imodel", help="only this iModel id")
-    sub.add_argument("--code", help="only this error code, e.g. InsufficientPermissions")
+    sub.add_argument("--imodel", type=_guid, help="only this iModel id")
+    sub.add_argument("--code", type=_code, help="only this error code, e.g. InsufficientPermissions")
 
 
-# -- commands -----------------------------------------------------------------------------------
+# -- shared steps ---------------------------------------------------------------------------------
+
+
+def _settings(env: dict[str, str]) -> Settings:
+    from shared.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(env)
+    except SettingsError as error:
+        raise CliError(EXIT_USAGE, str(error)) from error
+
+
+def _storage(settings: Settings, *containers: str) -> BlobServiceClient:
+    """The account's client, after checking that ``containers`` exist: a missing one is a setting
+    that names the wrong container (or a deployment not made yet), not an outage."""
+    from shared.edges.storage import blob_service
+
+    service = blob_service(settings.storage)
+    credential = getattr(service, "credential", None)
+    if settings.storage.connection_string is None and credential is not None:
+        # sign in once, up front: the storage SDK retries a failed sign-in like an outage (seconds)
+        credential.get_token("https://storage.azure.com/.default")
+    for attribute in containers:
+        name = getattr(settings, attribute)
+        if not service.get_container_client(name).exists():
+            raise CliError(
+                EXIT_USAGE,
+                f"container {name!r} (set by {CONTAINER_SETTINGS[attribute]}) does not exist in "
+                f"{service.account_name}: check the setting, or deploy the app (azd up) first",
+            )
+    return service
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise CliError(EXIT_NOT_FOUND, f"{path}: no such file") from None
+    except OSError as exc:
+        raise CliError(EXIT_FAILED, f"{path}: cannot be read ({exc.strerror})") from exc
+
+
+def _thumbnail(data: bytes, env: dict[str, str]) -> Thumbnail:
+    """The thumbnail the pipeline would make, through the same (by default sandboxed) image stage."""
+    import dataclasses
+
+    from shared.sandbox import image_stage
+    from shared.settings import SettingsError, load_image_limits, load_sandbox_settings
+
+    try:
+        limits, sandbox = load_image_limits(env), load_sandbox_settings(env)
+    except SettingsError as error:
+        raise CliError(EXIT_USAGE, str(error)) from error
+    images = image_stage(limits, dataclasses.replace(sandbox, workers=1))
+    try:
+        return images.normalize(data, images.probe(data))
+    finally:
+        images.close()
+
+
+def _dead_letters(env: dict[str, str], *containers: str) -> DeadLetters:
+    from shared.delivery.pipeline import utcnow
+    from shared.ops.deadletters import DeadLetters
+
+    settings = _settings(env)
+    return DeadLetters(_storage(settings, "deadletter_container", *containers), settings, utcnow)
+
+
+def _announcing_sleep(seconds: float) -> None:
+    """The pipeline's sleep, saying so on stderr when a wait is long enough for a person to wonder
+    (a ``retry-after``, a backoff): otherwise ``watch`` and ``drain`` are silent for up to a minute."""
+    import time
+
+    if seconds >= 1:
+        print(
+            f"retry         waiting {seconds:.1f} s before trying a blob again "
+            "(a transient failure; its line follows when it settles)",
+            file=sys.stderr,
+            flush=True,
+        )
+    time.sleep(seconds)
+
+
+# -- commands -------------------------------------------------------------------------------------
 
 
 def _drain(args: argparse.Namespace, env: dict[str, str]) -> int:
+    from shared.delivery.pipeline import build_pipeline
+    from shared.ops.drain import drain
+    from shared.ops.output import outcome_json, print_json, print_outcome
 
-    pipeline = build_pipeline(load_settings(env))
-    report = drain(pipeline, workers=args.workers, on_outcome=None if args.json else print_outcome)
+    settings = _settings(env)
+    _storage(settings, *CONTAINER_SETTINGS)
+    pipeline = build_pipeline(settings, sleep=_announcing_sleep)
+    try:
+        report = drain(pipeline, workers=args.workers, on_outcome=None if args.json else print_outcome)
+    finally:
+        pipeline.close()
     if args.json:
         print_json(
             {
@@ -165,28 +386,40 @@ def _drain(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 
 def _watch(args: argparse.Namespace, env: dict[str, str]) -> int:
+    from shared.delivery.pipeline import build_pipeline
+    from shared.ops.drain import watch
+    from shared.ops.output import print_outcome
 
-    pipeline = build_pipeline(load_settings(env))
-    print(f"watching {pipeline.settings.incoming_container} (Ctrl-C to stop)", flush=True)
-    watch(pipeline, interval=args.interval, workers=args.workers, on_outcome=print_outcome)
+    settings = _settings(env)
+    _storage(settings, *CONTAINER_SETTINGS)
+    pipeline = build_pipeline(settings, sleep=_announcing_sleep)
+    try:
+        print(f"watching {settings.incoming_container} (Ctrl-C to stop)", flush=True)
+        watch(pipeline, interval=args.interval, workers=args.workers, on_outcome=print_outcome)
+    finally:
+        pipeline.close()
     return EXIT_OK
 
 
 def _upload(args: argparse.Namespace, env: dict[str, str]) -> int:
+    from shared.core.errors import ThumbnailError
+    from shared.core.retry import RetryPolicy, call_with_retries
+    from shared.edges.itwin import ItwinClient, TokenProvider, new_session
+    from shared.imaging import describe
+    from shared.settings import SettingsError, load_itwin_settings, load_retry_settings
 
-    imodel_id = canonical_guid(args.imodel)
-    if imodel_id is None:
-        print(f"error: {args.imodel!r} is not an iModel id (a GUID)", file=sys.stderr)
-        return EXIT_USAGE
-    itwin_settings = load_itwin_settings(env)
-    retry = load_retry_settings(env)
+    data = _read(args.file)
+    try:
+        itwin_settings, retry = load_itwin_settings(env), load_retry_settings(env)
+    except SettingsError as error:
+        raise CliError(EXIT_USAGE, str(error)) from error
     session = new_session()
     client = ItwinClient(itwin_settings, session, TokenProvider(itwin_settings, session))
     try:
-        thumbnail = _thumbnail(args.file.read_bytes(), env)
+        thumbnail = _thumbnail(data, env)
         print(describe(thumbnail))
         receipt = call_with_retries(
-            lambda: client.put_thumbnail(imodel_id, thumbnail.data, thumbnail.content_type),
+            lambda: client.put_thumbnail(args.imodel, thumbnail.data, thumbnail.content_type),
             RetryPolicy.from_settings(retry),
         )
     except ThumbnailError as error:
@@ -197,39 +430,37 @@ def _upload(args: argparse.Namespace, env: dict[str, str]) -> int:
     return EXIT_OK
 
 
-def _thumbnail(data: bytes, env: dict[str, str]) -> Thumbnail:
-    """The thumbnail the pipeline would make, through the same (by default sandboxed) image stage."""
-    sandbox = dataclasses.replace(load_sandbox_settings(env), workers=1)
-    images = image_stage(load_image_limits(env), sandbox)
-    try:
-        return images.normalize(data, images.probe(data))
-    finally:
-        images.close()
-
-
 def _normalize(args: argparse.Namespace, env: dict[str, str]) -> int:
+    from shared.core.errors import ThumbnailError
+    from shared.imaging import describe
 
+    data = _read(args.input)
     try:
-        thumbnail = _thumbnail(args.input.read_bytes(), env)
+        thumbnail = _thumbnail(data, env)
     except ThumbnailError as error:
         print(f"refused: {error.code.value}: {error.message}\nhint: {error.hint}", file=sys.stderr)
         if error.details:
             print(f"detected: {json.dumps(error.details)}", file=sys.stderr)
         return EXIT_FAILED
-    output = args.output or args.input.with_name(args.input.stem + ".thumbnail.png")
-    output.write_bytes(thumbnail.data)
+    if args.output == "-":  # the PNG is stdout's only content, so it can be piped
+        print(describe(thumbnail), file=sys.stderr)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(thumbnail.data)
+        sys.stdout.buffer.flush()
+        return EXIT_OK
+    output = Path(args.output) if args.output else args.input.with_name(args.input.stem + ".thumbnail.png")
+    try:
+        output.write_bytes(thumbnail.data)
+    except OSError as exc:
+        raise CliError(EXIT_FAILED, f"{output}: cannot be written ({exc.strerror})") from exc
     print(describe(thumbnail))
     print(f"wrote {output}")
     return EXIT_OK
 
 
-def _dead_letters(env: dict[str, str]) -> DeadLetters:
-
-    settings = load_settings(env)
-    return DeadLetters(blob_service(settings.storage), settings, utcnow)
-
-
 def _deadletter_list(args: argparse.Namespace, env: dict[str, str]) -> int:
+    from shared.ops.output import print_json
+
     entries = _dead_letters(env).list(imodel_id=args.imodel, code=args.code)
     if args.json:
         print_json([{"deadletter": entry.blob, "payload": entry.payload} for entry in entries])
@@ -243,10 +474,11 @@ def _deadletter_list(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 
 def _deadletter_show(args: argparse.Namespace, env: dict[str, str]) -> int:
+    from shared.ops.output import print_json
+
     entry = _dead_letters(env).show(args.blob)
     if entry is None:
-        print(f"error: no dead-letter payload for {args.blob}", file=sys.stderr)
-        return EXIT_NOT_FOUND
+        raise CliError(EXIT_NOT_FOUND, f"no dead-letter payload for {args.blob}")
     if args.json:
         print_json({"deadletter": entry.blob, "payload": entry.payload})
     else:
@@ -256,12 +488,14 @@ def _deadletter_show(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 def _deadletter_redrive(args: argparse.Namespace, env: dict[str, str]) -> int:
     if not (args.imodel or args.code or args.blob or args.all):
-        print("error: say what to redrive: --imodel, --code, --blob, or --all", file=sys.stderr)
-        return EXIT_USAGE
-    letters = _dead_letters(env)
+        raise CliError(EXIT_USAGE, "say what to redrive: --imodel, --code, --blob, or --all")
+    letters = _dead_letters(env, "incoming_container")
     entries = letters.list(imodel_id=args.imodel, code=args.code)
     if args.blob:
         wanted = {letters.name_of(name) for name in args.blob}
+        missing = sorted(wanted - {entry.blob for entry in entries})
+        if missing:
+            raise CliError(EXIT_NOT_FOUND, f"not dead-lettered (nothing redriven): {', '.join(missing)}")
         entries = [entry for entry in entries if entry.blob in wanted]
     failed = 0
     for entry in entries:
@@ -275,9 +509,20 @@ def _deadletter_redrive(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 
 def _poison_sweep(args: argparse.Namespace, env: dict[str, str]) -> int:
+    from shared.delivery.pipeline import build_pipeline
+    from shared.ops.poison import poison_queue, sweep
 
-    settings = load_settings(env)
-    results = sweep(build_pipeline(settings), poison_queue(settings.storage))
+    settings = _settings(env)
+    _storage(settings, "incoming_container", "deadletter_container")
+    try:
+        queue = poison_queue(settings.storage)
+    except ValueError as error:  # identity-based settings without the queue endpoint
+        raise CliError(EXIT_USAGE, str(error)) from error
+    pipeline = build_pipeline(settings)
+    try:
+        results = sweep(pipeline, queue)
+    finally:
+        pipeline.close()
     for result in results:
         name = f"{result.message.container}/{result.message.blob_name}" if result.message else "(unreadable)"
         print(f"{result.note:<55} {name}")
@@ -286,8 +531,11 @@ def _poison_sweep(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 
 def _doctor(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """1 when a check fails; 2 when the first one, the settings, does (nothing else can be checked)."""
+    from shared.ops.doctor import run_checks
+    from shared.ops.output import print_json
 
-    ok = True
+    ok, settings_ok = True, True
     checks = []
     for check in run_checks(env, args.imodel):
         if args.json:
@@ -295,43 +543,41 @@ def _doctor(args: argparse.Namespace, env: dict[str, str]) -> int:
         else:
             print(check.line(), flush=True)
         ok = ok and check.ok
+        settings_ok = settings_ok and (check.ok or check.name != "settings")
     if args.json:
         print_json({"ok": ok, "checks": checks})
+    if not settings_ok:
+        return EXIT_USAGE
     return EXIT_OK if ok else EXIT_FAILED
 
 
 def _status(args: argparse.Namespace, env: dict[str, str]) -> int:
     """0: found, nothing dead-lettered; 1: something is dead-lettered; 3: nowhere to be found."""
-    settings = load_settings(env)
-    reader = StatusReader(blob_service(settings.storage), settings)
-    if args.imodel is not None:
-        imodel_id = canonical_guid(args.imodel)
-        if imodel_id is None:
-            print(f"error: {args.imodel!r} is not an iModel id (a GUID)", file=sys.stderr)
-            return EXIT_USAGE
-        found = reader.of_imodel(imodel_id)
-    else:
-        found = reader.of_blob(args.blob)
+    from shared.ops.output import print_json
+    from shared.ops.status import DEADLETTERED, StatusReader
+
+    settings = _settings(env)
+    reader = StatusReader(_storage(settings, *CONTAINER_SETTINGS), settings)
+    found = reader.of_imodel(args.imodel) if args.imodel is not None else reader.of_blob(args.blob)
     if args.json:
         print_json([status.as_json() for status in found])
     else:
         for status in found:
             print(status.line())
     if not found:
-        print(f"error: {args.blob or args.imodel} is in none of the containers", file=sys.stderr)
-        return EXIT_NOT_FOUND
+        raise CliError(EXIT_NOT_FOUND, f"{args.blob or args.imodel} is in none of the containers")
     return EXIT_FAILED if any(status.state == DEADLETTERED for status in found) else EXIT_OK
 
 
 def _demo(args: argparse.Namespace, env: dict[str, str]) -> int:
     """The demo needs Azurite and the emulator, which are development tools and never deployed."""
-    print(
-        "error: the demo is part of the dev kit, not of the deployed package: run `make run` "
-        "(or `python -m devkit.demo`, `make run-keep` to keep the services up)",
-        file=sys.stderr,
+    target = "make run-keep" if args.keep else "make run"
+    raise CliError(
+        EXIT_USAGE,
+        f"the demo is part of the dev kit, not of the deployed package: run `{target}` "
+        f"(or `python -m devkit.demo{' --keep' if args.keep else ''}`)",
     )
-    return EXIT_USAGE
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

@@ -44,10 +44,13 @@ def run_checks(env: Mapping[str, str], imodel_id: str | None = None) -> Iterator
     from shared.delivery.pipeline import build_pipeline
 
     pipeline = build_pipeline(settings)
-    yield _token(pipeline.itwin.tokens.get, settings)
-    yield from _containers(pipeline.blobs, settings)
-    if imodel_id is not None:
-        yield _imodel(pipeline.itwin.get_imodel, imodel_id, settings)
+    try:
+        yield _token(pipeline.itwin.tokens.get, settings)
+        yield from _containers(pipeline.blobs, settings)
+        if imodel_id is not None:
+            yield _imodel(pipeline.itwin.get_imodel, imodel_id, settings)
+    finally:
+        pipeline.close()  # its image workers end with the checks, not at interpreter exit
 
 
 def _token(get: Callable[[], str], settings: Settings) -> Check:

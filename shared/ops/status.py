@@ -54,8 +54,13 @@ class BlobStatus:
     def line(self) -> str:
         where = f"{self.container}/{self.blob}"
         if self.state == INCOMING:
-            tried = f"{self.attempts} attempt(s) so far" if self.attempts else "not tried yet"
-            return f"{INCOMING:<13} {where}: waiting in the incoming container, {tried}"
+            # attempts are counted when a delivery ends in a transient failure, so the one running
+            # now (retrying inside its invocation) is not among them
+            if self.attempts:
+                ended = f"{self.attempts} attempt(s) ended in a transient failure so far"
+            else:
+                ended = "no attempt has ended yet"
+            return f"{INCOMING:<13} {where}: in the incoming container, {ended} (one may be running now)"
         if self.state == DEADLETTERED:
             text = f"{DEADLETTERED:<13} {where}: {self.code} after {self.attempts} attempt(s) at {self.at}"
             return text + (f"\n              hint: {self.hint}" if self.hint else "")

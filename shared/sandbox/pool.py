@@ -68,8 +68,15 @@ class Worker:
     """One worker process and its two pipes."""
 
     def __init__(self, command: Sequence[str]) -> None:
+        # A process group of its own: a terminal's Ctrl-C (SIGINT to the foreground group) is for the
+        # parent, which closes its workers; the workers end when their stdin closes.
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, env=WORKER_ENV
+            list(command),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
+            env=WORKER_ENV,
+            process_group=0,
         )
         assert self.process.stdin is not None
         assert self.process.stdout is not None

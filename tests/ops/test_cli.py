@@ -116,7 +116,7 @@ def test_doctor_reports_each_check_and_the_fix(env, containers, emulator, capsys
 
 
 def test_doctor_names_a_bad_setting(env, capsys):
-    assert main(["doctor"], env={**env, "ITWIN_TOKEN_URL": "http://ims.example.com/token"}) == 1
+    assert main(["doctor"], env={**env, "ITWIN_TOKEN_URL": "http://ims.example.com/token"}) == 2
     out = capsys.readouterr().out
     assert "FAIL  settings" in out
     assert "ITWIN_TOKEN_URL" in out

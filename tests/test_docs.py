@@ -23,9 +23,15 @@ FENCE = re.compile(r"^[ \t]*```.*?^[ \t]*```", re.MULTILINE | re.DOTALL)  # inde
 INLINE = re.compile(r"`([^`\n]+)`")
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 
-#: Upper-case names the docs use that are not settings of the app: azd environment values,
-#: a kernel limit and a Pillow flag.
-NOT_SETTINGS = {"AZURE_PRINCIPAL_ID", "ALERT_EMAIL", "PRODUCER_PRINCIPAL_IDS", "RLIMIT_AS", "LOAD_TRUNCATED_IMAGES"}
+#: Upper-case names the docs use that are not settings of the app: azd environment values, platform
+#: settings, a kernel limit and a Pillow flag.
+#: azd environment values the deploy reads (``${NAME}`` in infra/main.parameters.json), and names that are not settings.
+AZD_VALUES = set(re.findall(r"\$\{(\w+)", (ROOT / "infra" / "main.parameters.json").read_text()))
+#: Platform app settings the deployment sets for the host and the worker (``name: 'X'`` in function-app.bicep).
+PLATFORM_SETTINGS = set(
+    re.findall(r"name: '([A-Z][A-Z0-9_]+)'", (ROOT / "infra/modules/function-app.bicep").read_text())
+)
+NOT_SETTINGS = AZD_VALUES | PLATFORM_SETTINGS | {"RLIMIT_AS", "LOAD_TRUNCATED_IMAGES"}
 #: A setting's shape, not inside a path or a file name (``IMG_0042.HEIC``).
 SETTING_SHAPE = re.compile(r"(?<![/.\w-])[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+(?:__[A-Za-z]+)?(?![\w/]|\.\w)")
 

@@ -86,11 +86,15 @@ class Pipeline:
 
     def process(self, blob: BlobClient) -> Outcome:
         """Handle one blob of the incoming container.  Never raises for a failure of the blob."""
-        return _Delivery(self, blob, self.deadline()).run()
+        deadline = self.deadline()
+        with storage.bounded_by(deadline):
+            return _Delivery(self, blob, deadline).run()
 
     def give_up(self, blob: BlobClient) -> Outcome:
         """Dead-letter a blob the host stopped retrying (named by a poison-queue message)."""
-        return _Delivery(self, blob, self.deadline()).give_up()
+        deadline = self.deadline()
+        with storage.bounded_by(deadline):
+            return _Delivery(self, blob, deadline).give_up()
 
     def close(self) -> None:
         """Stop the image stage's worker processes (a host process keeps its pipeline until it exits)."""
@@ -236,8 +240,8 @@ class _Delivery:
         return storage.download(self.blob, arrival.etag)
 
     def _image(self, source: Source) -> tuple[dict[str, Any], Thumbnail]:
-        info = self.p.images.probe(source.data)
-        return info.as_dict(), self.p.images.normalize(source.data, info)
+        info = self.p.images.probe(source.data, self.deadline)
+        return info.as_dict(), self.p.images.normalize(source.data, info, self.deadline)
 
     def _decide_and_send(self, source: Source, thumbnail: Thumbnail) -> Decision:
         """Check -> PUT -> record, all under the lease on the iModel's delivery record."""
@@ -271,7 +275,7 @@ class _Delivery:
         def attempt() -> UploadReceipt:
             if self.meter.api.count > 1:  # the lease was just taken for the first one
                 hold.renew()
-            return self.p.itwin.put_thumbnail(ref.imodel_id, thumbnail.data, thumbnail.content_type)
+            return self.p.itwin.put_thumbnail(ref.imodel_id, thumbnail.data, thumbnail.content_type, self.deadline)
 
         return call_with_retries(
             attempt,

@@ -1,7 +1,7 @@
 """Freeze a process the way a GC pause, a stopped VM or a debugger does: SIGSTOP, then SIGCONT.
 
 A stopped process keeps its sockets and leases but answers nothing and runs no timers, so it is the
-honest stand-in for "the worker holding the lease stalled" (issue 16's stale lease holder).  The
+honest stand-in for "the worker holding the lease stalled" (a stale lease holder).  The
 kernel does the stopping (``signal(7)``: SIGSTOP cannot be caught or ignored), so nothing in the
 stopped process can notice or cut the pause short.
 """

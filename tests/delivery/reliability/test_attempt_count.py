@@ -1,10 +1,10 @@
-"""Issue 16, item 9: failed deliveries are counted exactly, duplicates included.
+"""Failed deliveries are counted exactly, duplicates included.
 
 Event Grid delivers at least once and ``drain`` can run next to the host, so two deliveries of the
-same version can fail at the same moment.  A counter kept on the blob and updated with If-Match (the
-code before this) lets the second update fail on the first one's ETag change and swallows it: two
-failures count as one, and the blob gets more deliveries than ``MAX_DELIVERY_ATTEMPTS`` allows.
-Each failure now writes a mark of its own (:mod:`shared.delivery.attempts`).
+same version can fail at the same moment.  A counter kept on the blob and updated with If-Match
+would let the second update fail on the first one's ETag change: two failures would count as one,
+and the blob would get more deliveries than ``MAX_DELIVERY_ATTEMPTS`` allows.  Each failure writes
+a mark of its own (:mod:`shared.delivery.attempts`).
 
 Real Azurite and the emulator; each duplicate has its own pipeline (its own clients and token cache,
 as two host instances have) and its own fake clock, and both read the blob before either counts.

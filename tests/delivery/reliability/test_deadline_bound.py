@@ -1,13 +1,14 @@
-"""Issue 16, item 8: one deadline bounds every wait, so a delivery ends before functionTimeout.
+"""One deadline bounds every wait, so a delivery ends before functionTimeout.
 
-The issue's run: every request took 29 s (just under the 30 s read timeout, so none timed out), the
-API answered a storm of 429s and the token had been revoked; it ended after 626 s against a
-functionTimeout of 600.  Here the same storm is scaled down a hundredfold so the test takes seconds:
-``RETRY_BUDGET_SECONDS=3`` (the deadline; 300 s in production), every storage answer held 0.29 s by
-:class:`tests.devkit.slow_proxy.SlowProxy` in front of the real Azurite, every token and API request
-held 0.29 s by the emulator's ``stall`` knob, a 429 with ``retry-after: 1`` for every PUT, and the
-cached token revoked so the first PUT meets a 401.  The delivery must end by its deadline (plus
-scheduling slack), leave the blob where it was and dead-letter nothing.
+The scenario: every request takes 29 s (just under the 30 s read timeout, so none times out by
+itself), the API answers a storm of 429s and the cached token has been revoked; without a bound
+on every wait such a delivery runs past a functionTimeout of 600 s.  Here it is scaled down a
+hundredfold so the test takes seconds: ``RETRY_BUDGET_SECONDS=3`` (300 s in production), every
+storage answer held 0.29 s by :class:`tests.devkit.slow_proxy.SlowProxy` in front of the real
+Azurite, every token and API answer held 0.29 s by the emulator's ``stall`` knob, a 429 with
+``retry-after: 1`` for every PUT, and the cached token revoked so the first PUT meets a 401.  The
+delivery must end by its deadline (plus scheduling slack), leave the blob where it was and
+dead-letter nothing.
 
 Real time, real clock: the waits are the point, and the HTTP timeouts they are cut to are real.
 """
@@ -28,7 +29,7 @@ from tests.conftest import Containers, new_imodel, png_bytes
 from tests.devkit.slow_proxy import SlowProxy, blob_port, through
 
 BUDGET = 3.0  # RETRY_BUDGET_SECONDS: 300 s in production, scaled by 1/100
-HELD = 0.29  # every storage, token and API answer: the issue's 29 s, scaled by 1/100
+HELD = 0.29  # every storage, token and API answer: 29 s, scaled by 1/100
 SLACK = 0.5  # scheduling on a shared 2-core machine
 TRANSIENT = {code.value for code, info in CODES.items() if info.kind is Kind.TRANSIENT}
 

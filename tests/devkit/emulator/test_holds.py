@@ -60,7 +60,7 @@ def test_a_stalled_put_whose_client_gave_up_is_never_applied(client: Client) -> 
 
 
 def test_a_late_applied_put_lands_after_a_newer_one(client: Client) -> None:
-    """Issue 16 case 2: the older PUT times out, the newer lands, then the older is applied over it."""
+    """The older PUT times out, the newer lands, then the older is applied over it: the iModel shows the older."""
     client.auth()
     client.emu.state.late_apply_next(HOLD)
     with pytest.raises(requests.Timeout):

@@ -49,6 +49,14 @@ class Deadline:
             raise self.reached(what, stage=stage, needed=at_least)
         return left
 
+    def timeouts(self, connect: float, read: float, what: str, *, stage: Stage = Stage.STORAGE) -> tuple[float, float]:
+        """``(connect, read)`` for one request, cut so that both together end by the deadline:
+        connecting gets a quarter of what is left at most, reading the rest; ``DeadlineReached``
+        when too little is left to start it."""
+        left = self.left_for(what, stage=stage)
+        cut_connect = min(connect, left / 4)
+        return cut_connect, min(read, left - cut_connect)
+
     def reached(self, what: str, *, stage: Stage = Stage.STORAGE, needed: float | None = None) -> ThumbnailError:
         """The error for a wait that did not end (or could not start) before the deadline."""
         left = self.remaining()

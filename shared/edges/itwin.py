@@ -120,17 +120,15 @@ class TokenProvider:
 def request_timeouts(
     settings: ItwinSettings, deadline: Deadline | None, what: str, stage: Stage
 ) -> tuple[float, float]:
-    """``(connect, read)`` for one request: the settings' timeouts, cut so that both together end by
-    the deadline (a quarter of what is left at most for connecting); DeadlineReached if too little is left.
+    """``(connect, read)`` for one request: the settings' timeouts, cut to the deadline
+    (:meth:`Deadline.timeouts`).
 
     ``requests`` applies the read timeout to each wait for bytes, not to the whole answer; a server
     that trickles its reply could outlast it, which the API does not do for its small JSON bodies.
     """
     if deadline is None:
         return settings.connect_timeout, settings.read_timeout
-    left = deadline.left_for(what, stage=stage)
-    connect = min(settings.connect_timeout, left / 4)
-    return connect, min(settings.read_timeout, left - connect)
+    return deadline.timeouts(settings.connect_timeout, settings.read_timeout, what, stage=stage)
 
 
 @dataclass(frozen=True)

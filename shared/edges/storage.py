@@ -109,8 +109,8 @@ def bounded_by(deadline: Deadline) -> Iterator[None]:
 class DeadlineTransport(RequestsTransport):  # type: ignore[misc]  # the package exports it lazily, untyped
     """The SDK's own ``requests`` transport, with each attempt's timeouts cut to the deadline in scope.
 
-    It sits below the SDK's retry policy, so every attempt (not just the first) gets what is left:
-    connecting takes at most a quarter of it, and connect plus read never exceed it.  Outside
+    It sits below the SDK's retry policy, so every attempt (not just the first) gets what is left
+    (:meth:`Deadline.timeouts`: connect plus read never exceed it).  Outside
     :func:`bounded_by` it behaves exactly like ``RequestsTransport``.
     """
 
@@ -118,12 +118,13 @@ class DeadlineTransport(RequestsTransport):  # type: ignore[misc]  # the package
         deadline = _DEADLINE.get()
         if deadline is not None:
             try:
-                left = deadline.left_for(f"send {request.method} to storage")
+                kwargs["connection_timeout"], kwargs["read_timeout"] = deadline.timeouts(
+                    float(kwargs.get("connection_timeout", CONNECTION_TIMEOUT_SECONDS)),
+                    float(kwargs.get("read_timeout", READ_TIMEOUT_SECONDS)),
+                    f"send {request.method} to storage",
+                )
             except ThumbnailError as error:
                 raise DeadlineReachedError(error) from None
-            connect = min(float(kwargs.get("connection_timeout", CONNECTION_TIMEOUT_SECONDS)), left / 4)
-            kwargs["connection_timeout"] = connect
-            kwargs["read_timeout"] = min(float(kwargs.get("read_timeout", READ_TIMEOUT_SECONDS)), left - connect)
         return super().send(request, **kwargs)
 
 

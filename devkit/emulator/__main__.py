@@ -41,6 +41,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-rate-429", type=float, default=0.0, metavar="P", help="probability a PUT gets 429")
     p.add_argument("--seed", type=int, help="seed for the random faults (reproducible runs)")
     p.add_argument("--latency", type=float, default=0.0, metavar="SECONDS", help="delay before every answer")
+    p.add_argument("--stall", type=float, default=0.0, metavar="SECONDS", help="hold the first requests this long")
+    p.add_argument("--stall-count", type=int, default=0, metavar="N", help="how many requests --stall holds")
+    p.add_argument("--stall-endpoint", choices=("api", "token", "any"), default="api", help="which requests stall")
+    p.add_argument("--late-apply", type=float, default=0.0, metavar="SECONDS", help="apply the first PUTs this late")
+    p.add_argument("--late-apply-count", type=int, default=0, metavar="N", help="how many PUTs --late-apply holds")
     p.add_argument("--quiet", action="store_true", help="do not log requests")
     return p
 
@@ -62,6 +67,11 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
         fail_rate_429=args.fail_rate_429,
         seed=args.seed,
         latency_seconds=args.latency,
+        stall_seconds=args.stall,
+        stall_count=args.stall_count,
+        stall_endpoint=args.stall_endpoint,
+        late_apply_seconds=args.late_apply,
+        late_apply_count=args.late_apply_count,
         log_requests=not args.quiet,
     )
 

@@ -90,6 +90,24 @@ def _id(body: _Body) -> str:
 
 _Action = Callable[[State, _Body], object]
 
+#: The slow failure modes (``holds``): stall and late apply.
+HOLD_ACTIONS: dict[str, tuple[frozenset[str], _Action]] = {
+    "stall-next": (
+        frozenset({"seconds", "count", "endpoint"}),
+        lambda state, body: state.stall_next(
+            _get(body, "seconds", float, required=True),
+            count=_get(body, "count", int, 1),
+            endpoint=_get(body, "endpoint", str, "api"),
+        ),
+    ),
+    "late-apply-next": (
+        frozenset({"seconds", "count"}),
+        lambda state, body: state.late_apply_next(
+            _get(body, "seconds", float, required=True), count=_get(body, "count", int, 1)
+        ),
+    ),
+}
+
 #: knob -> (the JSON keys it takes, what it does).  Keys are the Python parameter names.
 ACTIONS: dict[str, tuple[frozenset[str], _Action]] = {
     "reset": (frozenset(), lambda state, body: state.reset()),
@@ -135,4 +153,5 @@ ACTIONS: dict[str, tuple[frozenset[str], _Action]] = {
         ),
     ),
     "revoke-tokens": (frozenset(), lambda state, body: state.revoke_tokens()),
+    **HOLD_ACTIONS,
 }

@@ -74,6 +74,15 @@ class EmulatorConfig:
     seed: int | None = None
     #: Delay before answering every token and API request (seconds, real time: for timeout tests).
     latency_seconds: float = 0.0
+    #: Hold the first ``stall_count`` requests to ``stall_endpoint`` ("api", "token", "any") this many
+    #: seconds (real time); one whose client has gone by then is dropped unapplied (see ``holds``).
+    stall_seconds: float = 0.0
+    stall_count: int = 0
+    stall_endpoint: str = "api"
+    #: Hold the first ``late_apply_count`` thumbnail PUTs this many seconds, then apply them even if the
+    #: client has given up (see ``holds``).
+    late_apply_seconds: float = 0.0
+    late_apply_count: int = 0
     #: Log one line per request to stderr (the CLI turns this on).
     log_requests: bool = False
 
@@ -97,8 +106,19 @@ class EmulatorConfig:
         if self.initialize_after_seconds is not None:
             check_seconds("initialize_after_seconds", self.initialize_after_seconds)
         check_seconds("latency_seconds", self.latency_seconds)
+        check_holds(self)
         if self.random_retry_after < 0:
             raise ValueError("random_retry_after must not be negative")
+
+
+def check_holds(config: EmulatorConfig) -> None:
+    """ValueError unless the stall and late-apply settings are usable (checked at start-up, not at reset)."""
+    for name in ("stall", "late_apply"):
+        check_seconds(f"{name}_seconds", getattr(config, f"{name}_seconds"))
+        if getattr(config, f"{name}_count") < 0:
+            raise ValueError(f"{name}_count must not be negative")
+    if config.stall_endpoint not in ("api", "token", "any"):
+        raise ValueError(f"stall_endpoint must be 'api', 'token' or 'any', got {config.stall_endpoint!r}")
 
 
 def check_probability(name: str, value: float) -> None:

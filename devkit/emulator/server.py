@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import select
 import socket
 import sys
 import threading
@@ -115,6 +116,9 @@ class Handler(BaseHTTPRequestHandler):
             self._write(reply, correlation_id)
             return
         request = Request(self.command, path, correlation_id, headers, body, body_length)
+        if not self._hold(state, request):
+            self.close_connection = True
+            return
         latency = state.latency
         if latency > 0 and self.server.stopping.wait(latency):
             self.close_connection = True
@@ -129,6 +133,33 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._write(reply, correlation_id)
+
+    def _hold(self, state: State, request: Request) -> bool:
+        """Apply a queued stall or late apply (see ``holds``); False if the request is not to be handled."""
+        is_put = request.method == "PUT" and _THUMBNAIL.fullmatch(request.path) is not None
+        with state.lock:
+            hold = state.take_hold(is_token=request.path == "/connect/token", is_put=is_put)
+        if hold is None:
+            return True
+        if self.server.stopping.wait(hold.seconds):
+            return False  # the emulator is shutting down: nothing is applied
+        if hold.apply_if_gone:
+            with state.lock:
+                state.record_late_applied()
+            return True
+        if self._client_gone():
+            with state.lock:
+                state.record_abandoned()
+            return False
+        return True
+
+    def _client_gone(self) -> bool:
+        """True if the client closed its end (a read timeout in requests/urllib3 closes the socket)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:  # reset by the peer
+            return True
 
     # Every method goes through the same routing; the router answers 405 where a method does not apply.
     do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _serve

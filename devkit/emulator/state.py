@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from devkit.emulator.config import EmulatorConfig, check_probability, check_seconds, is_guid, normalize_id
 from devkit.emulator.contract import SERVER_ERRORS
+from devkit.emulator.holds import Hold, Holds
 
 #: The sliding window of the per-client rate limit.
 RATE_WINDOW_SECONDS = 60.0
@@ -171,6 +172,7 @@ class State:
             self._statuses: Counter[int] = Counter()
             self._dropped = 0
             self._uploads: dict[str, list[Upload]] = {}
+            self._holds = _configured_holds(config)
 
     def forbid(self, imodel_id: str) -> None:
         """The iModel answers 403 InsufficientPermissions."""
@@ -260,12 +262,30 @@ class State:
             self._tokens.clear()
             return revoked
 
+    def stall_next(self, seconds: float, count: int = 1, endpoint: str = "api") -> None:
+        """Hold the next ``count`` requests to ``endpoint`` ("api", "token" or "any") ``seconds`` (real
+        time) before handling them; one whose client has gone by then is dropped unapplied."""
+        with self.lock:
+            self._holds.stall_next(seconds, count, endpoint)
+
+    def late_apply_next(self, seconds: float, count: int = 1) -> None:
+        """Hold the next ``count`` thumbnail PUTs ``seconds`` (real time), then apply them even if the
+        client gave up meanwhile (the server kept the request after the client's read timeout)."""
+        with self.lock:
+            self._holds.late_apply_next(seconds, count)
+
     # --- what tests read ---------------------------------------------------------------------------------
 
     @property
     def latency(self) -> float:
         with self.lock:
             return self._latency
+
+    @property
+    def holds(self) -> dict[str, Any]:
+        """Pending stalls and late applies, and counts of held, abandoned and late-applied requests."""
+        with self.lock:
+            return self._holds.summary()
 
     @property
     def token_requests(self) -> int:
@@ -340,6 +360,7 @@ class State:
                     "pending_token_faults": [
                         {"status": status, "count": count} for status, count in self._token_faults.runs()
                     ],
+                    **self._holds.summary(),
                 },
             }
 
@@ -439,6 +460,30 @@ class State:
 
     def record_drop(self) -> None:
         self._dropped += 1
+
+    def take_hold(self, *, is_token: bool, is_put: bool) -> Hold | None:
+        """The stall or late apply queued for this request, if any (counted as held)."""
+        hold = self._holds.take(is_token=is_token, is_put=is_put)
+        if hold is not None:
+            self._holds.held += 1
+        return hold
+
+    def record_abandoned(self) -> None:
+        """A stalled request whose client had gone: dropped, never applied."""
+        self._holds.abandoned += 1
+
+    def record_late_applied(self) -> None:
+        self._holds.late_applied += 1
+
+
+def _configured_holds(config: EmulatorConfig) -> Holds:
+    """The stalls and late applies the start-up config queues (again on every ``reset``)."""
+    holds = Holds()
+    if config.stall_count:
+        holds.stall_next(config.stall_seconds, config.stall_count, config.stall_endpoint)
+    if config.late_apply_count:
+        holds.late_apply_next(config.late_apply_seconds, config.late_apply_count)
+    return holds
 
 
 def _check_count(count: int) -> None:

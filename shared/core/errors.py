@@ -64,6 +64,8 @@ class ErrorCode(StrEnum):
     STORAGE_UNAVAILABLE = "StorageUnavailable"
     STORAGE_ACCESS_DENIED = "StorageAccessDenied"
     DELIVERY_RECORD_BUSY = "DeliveryRecordBusy"
+    # any stage: the invocation's deadline came before the next wait could end
+    DEADLINE_REACHED = "DeadlineReached"
     # any stage: the host's retries are used up
     RETRIES_EXHAUSTED = "RetriesExhausted"
     # any stage: a failure the code did not foresee (a bug, or a library's surprise)
@@ -164,6 +166,12 @@ CODES: dict[ErrorCode, CodeInfo] = {
         _T,
         "Another delivery of this iModel held its delivery record until this invocation's deadline, or this "
         "one lost its lease mid-send; the blob stays and the next delivery sends it.",
+    ),
+    ErrorCode.DEADLINE_REACHED: CodeInfo(
+        Stage.STORAGE,
+        _T,
+        "The invocation's deadline (RETRY_BUDGET_SECONDS) came before the next request or wait could end "
+        "(slow storage or API, or a long rate limit); the blob stays and the next delivery continues.",
     ),
     ErrorCode.INTERNAL_ERROR: CodeInfo(
         Stage.IMAGE,

@@ -12,6 +12,7 @@ invocation bounds every wait.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import random as _random
 import time
@@ -31,6 +32,7 @@ from shared.core.outcome import Outcome, Status
 from shared.core.paths import BlobRef, parse_blob_path
 from shared.core.retry import Attempts, RetryPolicy, call_with_retries
 from shared.delivery.archive import Archiver, Sent
+from shared.delivery.attempts import AttemptMarks
 from shared.delivery.deadletter import DeadLetterer
 from shared.delivery.log import LOGGER_NAME
 from shared.delivery.record import DeliveryRecord, Hold, RecordStore, Verdict, verdict
@@ -79,18 +81,25 @@ class Pipeline:
             sleep=self.sleep,
         )
         self.retry_policy = RetryPolicy.from_settings(s.retry)
+        self.attempts = AttemptMarks(self.blobs, s.state_container)
 
     def deadline(self) -> Deadline:
-        """This invocation's deadline, computed once when the blob arrives."""
-        return Deadline.after(self.settings.retry.budget_seconds, self.clock)
+        """This invocation's deadline for its work, computed once when the blob arrives: the budget
+        less the reserve in which a failed delivery is still counted (see :func:`count_reserve`)."""
+        budget = self.settings.retry.budget_seconds
+        return Deadline.after(budget - count_reserve(budget), self.clock)
 
     def process(self, blob: BlobClient) -> Outcome:
         """Handle one blob of the incoming container.  Never raises for a failure of the blob."""
-        return _Delivery(self, blob, self.deadline()).run()
+        deadline = self.deadline()
+        with storage.bounded_by(deadline):
+            return _Delivery(self, blob, deadline).run()
 
     def give_up(self, blob: BlobClient) -> Outcome:
         """Dead-letter a blob the host stopped retrying (named by a poison-queue message)."""
-        return _Delivery(self, blob, self.deadline()).give_up()
+        deadline = self.deadline()
+        with storage.bounded_by(deadline):
+            return _Delivery(self, blob, deadline).give_up()
 
     def close(self) -> None:
         """Stop the image stage's worker processes (a host process keeps its pipeline until it exits)."""
@@ -122,6 +131,12 @@ def build_pipeline(
         sleep=sleep,
         images=images or image_stage(settings.image, settings.sandbox),
     )
+
+
+def count_reserve(budget: float) -> float:
+    """Seconds kept after the work's deadline, within ``RETRY_BUDGET_SECONDS``, for counting a failed
+    delivery (one create and one list in the state container): a tenth of the budget, at most 5 s."""
+    return min(5.0, budget / 10)
 
 
 class Decided(StrEnum):
@@ -197,9 +212,10 @@ class _Delivery:
         if arrival is None:
             return self._end(Status.SKIPPED, message="The blob is gone (already handled) or not committed yet.")
         try:
-            return self._deliver(arrival)
+            outcome = self._deliver(arrival)
         except _Failed as failed:
             return self._failed(failed.error, failed.known)
+        return self._with_earlier_failures(outcome, arrival)
 
     def _deliver(self, arrival: Arrival) -> Outcome:
         known = Known(arrival)
@@ -236,8 +252,8 @@ class _Delivery:
         return storage.download(self.blob, arrival.etag)
 
     def _image(self, source: Source) -> tuple[dict[str, Any], Thumbnail]:
-        info = self.p.images.probe(source.data)
-        return info.as_dict(), self.p.images.normalize(source.data, info)
+        info = self.p.images.probe(source.data, self.deadline)
+        return info.as_dict(), self.p.images.normalize(source.data, info, self.deadline)
 
     def _decide_and_send(self, source: Source, thumbnail: Thumbnail) -> Decision:
         """Check -> PUT -> record, all under the lease on the iModel's delivery record."""
@@ -271,7 +287,7 @@ class _Delivery:
         def attempt() -> UploadReceipt:
             if self.meter.api.count > 1:  # the lease was just taken for the first one
                 hold.renew()
-            return self.p.itwin.put_thumbnail(ref.imodel_id, thumbnail.data, thumbnail.content_type)
+            return self.p.itwin.put_thumbnail(ref.imodel_id, thumbnail.data, thumbnail.content_type, self.deadline)
 
         return call_with_retries(
             attempt,
@@ -340,10 +356,11 @@ class _Delivery:
             raise _Failed(surprise, known) from exc
 
     def _failed(self, error: ThumbnailError, known: Known) -> Outcome:
-        final = None if known.sent else self._final_form(error, known.arrival)
+        counted = error.transient and not known.sent
+        attempt = self._count_failure(known.arrival) if counted else known.arrival.attempt
+        final = None if known.sent else self._final_form(error, known.arrival, attempt)
         if final is None:
-            self._remember_attempt(known.arrival)
-            return self._end(Status.RETRY, known, error=error)
+            return self._end(Status.RETRY, known, error=error, attempts=attempt)
         try:
             with self.meter.stage("dispose"):
                 destination = self.p.deadletterer.deadletter(
@@ -354,6 +371,7 @@ class _Delivery:
                     imodel_id=known.imodel_id,
                     image=known.image,
                     last_error=ErrorSummary.of(error).__dict__ if final is not error else None,
+                    attempts=attempt,
                 )
         except ThumbnailError as storage_error:
             return self._end(
@@ -366,9 +384,9 @@ class _Delivery:
             return self._end(
                 Status.SKIPPED, known, error=final, message="Another delivery already handled this version of the blob."
             )
-        return self._end(Status.DEADLETTERED, known, error=final, destination=destination)
+        return self._end(Status.DEADLETTERED, known, error=final, destination=destination, attempts=attempt)
 
-    def _final_form(self, error: ThumbnailError, arrival: Arrival) -> ThumbnailError | None:
+    def _final_form(self, error: ThumbnailError, arrival: Arrival, attempt: int) -> ThumbnailError | None:
         """The error to dead-letter with, or None while the blob deserves another attempt."""
         if not error.transient:
             return error
@@ -377,24 +395,43 @@ class _Delivery:
         age = (self.p.now() - created).total_seconds() if created else 0.0
         if error.code is ErrorCode.IMODEL_NOT_INITIALIZED and age > retry.not_initialized_window_seconds:
             return error.as_permanent()
-        if arrival.attempt >= retry.max_delivery_attempts:
+        if attempt >= retry.max_delivery_attempts:
             return ThumbnailError(
                 ErrorCode.RETRIES_EXHAUSTED,
-                f"Gave up after {arrival.attempt} delivery attempts; last error {error.code.value}: {error.message}",
+                f"Gave up after {attempt} delivery attempts; last error {error.code.value}: {error.message}",
                 stage=error.stage,
                 api=error.api,
                 details=error.details,
             )
         return None
 
-    def _remember_attempt(self, arrival: Arrival) -> None:
-        """Count this failed delivery on the blob itself, so the last allowed attempt dead-letters
-        instead of the host parking the blob in the poison queue."""
-        metadata = dict(arrival.props.metadata or {})
-        metadata[ATTEMPTS_METADATA] = str(arrival.attempt)
-        # Best effort: losing one count only means one more attempt.
-        with contextlib.suppress(ThumbnailError):
-            storage.set_metadata_if_unchanged(self.blob, metadata, arrival.etag)
+    def _with_earlier_failures(self, outcome: Outcome, arrival: Arrival) -> Outcome:
+        """A sent or superseded blob's outcome, with the failed deliveries before it counted in
+        ``attempts`` (one list request; if it cannot be made in time the outcome stays as it is)."""
+        if outcome.status not in (Status.UPLOADED, Status.SUPERSEDED):
+            return outcome
+        try:
+            failed = self.p.attempts.count(self.blob.container_name, self.blob.blob_name, arrival.etag)
+        except ThumbnailError:
+            return outcome
+        return dataclasses.replace(outcome, attempts=max(outcome.attempts, failed + 1))
+
+    def _count_failure(self, arrival: Arrival) -> int:
+        """Mark this failed delivery (:mod:`shared.delivery.attempts`); its number, this one included.
+
+        The mark is written in the reserve after the work's deadline.  If storage cannot take it in
+        time this failure is not counted here (the host still counts it towards the poison queue).
+        A count kept in the blob's metadata by an earlier version of the app is still honoured.
+        """
+        budget = self.p.settings.retry.budget_seconds
+        reserve = Deadline(at=self.deadline.at + count_reserve(budget), clock=self.deadline.clock)
+        try:
+            with storage.bounded_by(reserve):
+                marks = self.p.attempts.failed(self.blob.container_name, self.blob.blob_name, arrival.etag)
+        except ThumbnailError as error:
+            logger.warning("failed delivery of %s not counted: %s", arrival.path, error.message)
+            return arrival.attempt
+        return max(marks, arrival.attempt)
 
     def give_up(self) -> Outcome:
         """The host stopped retrying: dead-letter ``RetriesExhausted``, unless this version was sent."""
@@ -413,7 +450,11 @@ class _Delivery:
             ):
                 return self.run()  # sent already: finish it (archive), never dead-letter it
         known = Known(arrival, imodel_id=_imodel_or_none(self.blob))
-        attempts = arrival.attempt - 1
+        try:
+            marks = self.p.attempts.count(self.blob.container_name, self.blob.blob_name, arrival.etag)
+        except ThumbnailError:
+            marks = 0  # the count only goes into the payload
+        attempts = max(arrival.attempt - 1, marks)
         exhausted = ThumbnailError(
             ErrorCode.RETRIES_EXHAUSTED,
             f"The Functions host gave up on this blob (poison queue) after {attempts} recorded attempts; "

@@ -16,6 +16,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from shared.core.deadline import Deadline
 from shared.core.errors import ErrorCode, Stage, ThumbnailError
 from shared.edges.api_errors import decode_body, token_error, upload_error
 from shared.edges.config import ItwinSettings
@@ -58,12 +59,21 @@ class TokenProvider:
         self._token: str | None = None
         self._expires_at = 0.0
 
-    def get(self) -> str:
-        with self._lock:
+    def get(self, deadline: Deadline | None = None) -> str:
+        """The cached token, or a fresh one; with a ``deadline``, waiting for another caller's fetch
+        and the fetch itself both end by it (``DeadlineReached`` otherwise)."""
+        what = "wait for the token another upload is fetching"
+        wait = -1.0 if deadline is None else deadline.left_for(what, stage=Stage.AUTH)
+        if not self._lock.acquire(timeout=wait):
+            assert deadline is not None  # an unbounded acquire does not time out
+            raise deadline.reached(what, stage=Stage.AUTH)
+        try:
             if self._token is None or self._clock() >= self._expires_at:
-                self._token, lifetime = self._fetch()
+                self._token, lifetime = self._fetch(deadline)
                 self._expires_at = self._clock() + self._usable_for(lifetime)
             return self._token
+        finally:
+            self._lock.release()
 
     def invalidate(self, token: str) -> None:
         with self._lock:
@@ -74,8 +84,9 @@ class TokenProvider:
         """Refresh ``margin`` seconds early; a very short-lived token is used for half its life."""
         return lifetime - self._margin if lifetime > 2 * self._margin else lifetime / 2
 
-    def _fetch(self) -> tuple[str, float]:
+    def _fetch(self, deadline: Deadline | None) -> tuple[str, float]:
         s = self._settings
+        timeout = request_timeouts(s, deadline, "fetch a token", Stage.AUTH)
         try:
             response = self._session.post(
                 s.token_url,
@@ -86,7 +97,7 @@ class TokenProvider:
                     "scope": s.scope,
                 },
                 headers={"Accept": "application/json"},
-                timeout=(s.connect_timeout, s.read_timeout),
+                timeout=timeout,
             )
         except requests.RequestException as exc:
             raise ThumbnailError(
@@ -106,6 +117,20 @@ class TokenProvider:
         return token, float(lifetime)
 
 
+def request_timeouts(
+    settings: ItwinSettings, deadline: Deadline | None, what: str, stage: Stage
+) -> tuple[float, float]:
+    """``(connect, read)`` for one request: the settings' timeouts, cut to the deadline
+    (:meth:`Deadline.timeouts`).
+
+    ``requests`` applies the read timeout to each wait for bytes, not to the whole answer; a server
+    that trickles its reply could outlast it, which the API does not do for its small JSON bodies.
+    """
+    if deadline is None:
+        return settings.connect_timeout, settings.read_timeout
+    return deadline.timeouts(settings.connect_timeout, settings.read_timeout, what, stage=stage)
+
+
 @dataclass(frozen=True)
 class UploadReceipt:
     status: int
@@ -121,13 +146,19 @@ class ItwinClient:
         self._session = session
         self.tokens = tokens
 
-    def put_thumbnail(self, imodel_id: str, data: bytes, content_type: str) -> UploadReceipt:
-        """One upload; on 401 refresh the token once and try again, then give up for good."""
+    def put_thumbnail(
+        self, imodel_id: str, data: bytes, content_type: str, deadline: Deadline | None = None
+    ) -> UploadReceipt:
+        """One upload; on 401 refresh the token once and try again, then give up for good.
+
+        With a ``deadline`` every request (token fetches, the PUT, the PUT after a 401) ends by it:
+        none starts without time left, and each one's timeouts are cut to what is left.
+        """
         url = f"{self._settings.api_url}/imodels/{imodel_id}/thumbnail"
         refreshed = False
         while True:
-            token = self.tokens.get()
-            response = self._send("PUT", url, token, data=data, content_type=content_type)
+            token = self.tokens.get(deadline)
+            response = self._send("PUT", url, token, data=data, content_type=content_type, deadline=deadline)
             if response.status_code == 201:
                 return UploadReceipt(201, response.headers.get("x-correlation-id"), refreshed)
             if response.status_code == 401 and not refreshed:
@@ -136,11 +167,11 @@ class ItwinClient:
                 continue
             raise upload_error(response.status_code, response.headers, response.content)
 
-    def get_imodel(self, imodel_id: str) -> dict[str, Any]:
+    def get_imodel(self, imodel_id: str, deadline: Deadline | None = None) -> dict[str, Any]:
         """``GET /imodels/{id}``: whether the service client can see the iModel, and its state."""
         url = f"{self._settings.api_url}/imodels/{imodel_id}"
-        token = self.tokens.get()
-        response = self._send("GET", url, token)
+        token = self.tokens.get(deadline)
+        response = self._send("GET", url, token, deadline=deadline)
         if response.status_code != 200:
             raise upload_error(response.status_code, response.headers, response.content)
         body = decode_body(response.content)
@@ -148,8 +179,16 @@ class ItwinClient:
         return imodel if isinstance(imodel, dict) else {}
 
     def _send(
-        self, method: str, url: str, token: str, *, data: bytes | None = None, content_type: str | None = None
+        self,
+        method: str,
+        url: str,
+        token: str,
+        *,
+        data: bytes | None = None,
+        content_type: str | None = None,
+        deadline: Deadline | None = None,
     ) -> requests.Response:
+        timeout = request_timeouts(self._settings, deadline, f"send {method} {url}", Stage.UPLOAD)
         headers = {"Authorization": f"Bearer {token}", "Accept": ACCEPT}
         if content_type is not None:
             headers["Content-Type"] = content_type
@@ -159,7 +198,7 @@ class ItwinClient:
                 url,
                 data=data,
                 headers=headers,
-                timeout=(self._settings.connect_timeout, self._settings.read_timeout),
+                timeout=timeout,
             )
         except requests.RequestException as exc:
             raise ThumbnailError(

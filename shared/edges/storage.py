@@ -12,14 +12,23 @@ missing blob count as done).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
+from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import (
     BlobClient,
     BlobLeaseClient,
@@ -29,19 +38,94 @@ from azure.storage.blob import (
     ExponentialRetry,
 )
 
-from shared.core.deadline import Deadline
+from shared.core.deadline import SHORTEST_WAIT_SECONDS, Deadline
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.edges.config import StorageConnection
 
 T = TypeVar("T")
 
+#: Per storage request, when no deadline applies (a CLI command): seconds to connect, and to wait for
+#: each read of the answer.
+CONNECTION_TIMEOUT_SECONDS = 10.0
+READ_TIMEOUT_SECONDS = 120.0
+
+
+class DeadlineRetry(ExponentialRetry):
+    """The SDK's exponential retry, whose backoff never sleeps past the deadline in scope.
+
+    ``StorageRetryPolicy.sleep`` sleeps through ``transport.sleep``, but a client from
+    ``get_blob_client`` wraps the transport (``TransportWrapper``) without forwarding ``sleep``, so
+    the bound lives here.  A backoff that would end past the deadline raises ``DeadlineReachedError``.
+    """
+
+    def sleep(self, settings: dict[str, Any], transport: Any) -> None:
+        backoff = self.get_backoff_time(settings)
+        if not backoff or backoff < 0:
+            return
+        deadline = _DEADLINE.get()
+        if deadline is not None and not deadline.allows(backoff + SHORTEST_WAIT_SECONDS):
+            raise DeadlineReachedError(deadline.reached("wait before retrying a storage request"))
+        time.sleep(backoff)
+
+
 #: The storage SDK retries on its own (by default from 15 s apart); keep that short so our own retry
 #: budget, and the host's redelivery, stay in charge of long outages.
 _CLIENT_OPTIONS: dict[str, Any] = {
-    "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=2),
-    "connection_timeout": 10,
-    "read_timeout": 120,
+    "retry_policy": DeadlineRetry(initial_backoff=1, increment_base=2, retry_total=2),
+    "connection_timeout": CONNECTION_TIMEOUT_SECONDS,
+    "read_timeout": READ_TIMEOUT_SECONDS,
 }
+
+#: The deadline the storage requests of this thread's invocation must end by (see :func:`bounded_by`).
+_DEADLINE: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar("storage_deadline", default=None)
+
+
+class DeadlineReachedError(ServiceRequestError):
+    """Raised by the transport instead of sending (or of sleeping before a retry) past the deadline.
+
+    A ``ServiceRequestError`` (the request was not sent), so ``suppress(AzureError)`` around a
+    best-effort release still swallows it; :func:`storage_call` turns it into ``DeadlineReached``.
+    """
+
+    def __init__(self, error: ThumbnailError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@contextlib.contextmanager
+def bounded_by(deadline: Deadline) -> Iterator[None]:
+    """Every storage request this thread makes inside the block ends by ``deadline``.
+
+    One invocation runs on one thread (the host's worker thread, or ``drain``'s), so the scope is the
+    invocation; the SDK downloads with ``max_concurrency=1`` (its default) on the calling thread.
+    """
+    token = _DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+class DeadlineTransport(RequestsTransport):  # type: ignore[misc]  # the package exports it lazily, untyped
+    """The SDK's own ``requests`` transport, with each attempt's timeouts cut to the deadline in scope.
+
+    It sits below the SDK's retry policy, so every attempt (not just the first) gets what is left
+    (:meth:`Deadline.timeouts`: connect plus read never exceed it).  Outside
+    :func:`bounded_by` it behaves exactly like ``RequestsTransport``.
+    """
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        deadline = _DEADLINE.get()
+        if deadline is not None:
+            try:
+                kwargs["connection_timeout"], kwargs["read_timeout"] = deadline.timeouts(
+                    float(kwargs.get("connection_timeout", CONNECTION_TIMEOUT_SECONDS)),
+                    float(kwargs.get("read_timeout", READ_TIMEOUT_SECONDS)),
+                    f"send {request.method} to storage",
+                )
+            except ThumbnailError as error:
+                raise DeadlineReachedError(error) from None
+        return super().send(request, **kwargs)
 
 
 def credential_for(connection: StorageConnection) -> TokenCredential:
@@ -56,25 +140,35 @@ def credential_for(connection: StorageConnection) -> TokenCredential:
 def blob_service(connection: StorageConnection, **options: Any) -> BlobServiceClient:
     """``options`` go to the SDK client as they are (e.g. ``per_call_policies``)."""
     kwargs = _CLIENT_OPTIONS | options
+    kwargs.setdefault(
+        "transport",
+        DeadlineTransport(connection_timeout=kwargs["connection_timeout"], read_timeout=kwargs["read_timeout"]),
+    )
     if connection.connection_string is not None:
         return BlobServiceClient.from_connection_string(connection.connection_string.reveal(), **kwargs)
     assert connection.blob_service_uri is not None  # settings guarantee one of the two
     return BlobServiceClient(connection.blob_service_uri, credential=credential_for(connection), **kwargs)
 
 
-def storage_call(what: str, action: Callable[[], T], *, account: str | None = None) -> T:
+def storage_call(
+    what: str, action: Callable[[], T], *, account: str | None = None, deadline: Deadline | None = None
+) -> T:
     """Run one storage request; a failure becomes a ThumbnailError that keeps its cause.
 
-    A 403 is ``StorageAccessDenied`` (a missing data role is a different fix from an outage), every
-    other failure ``StorageUnavailable``; both carry the status, the storage error code and
-    ``x-ms-request-id`` in ``details`` (support asks for it), and chain the SDK's exception.
+    A 403 is ``StorageAccessDenied`` (a missing data role is a different fix from an outage), the
+    deadline coming first ``DeadlineReached``, every other failure ``StorageUnavailable``; they carry
+    the status, the storage error code and ``x-ms-request-id`` in ``details`` (support asks for it),
+    and chain the SDK's exception.  ``deadline`` bounds the request as :func:`bounded_by` does.
     """
-    try:
-        return action()
-    except (ResourceNotFoundError, ResourceModifiedError, ResourceExistsError):
-        raise
-    except AzureError as exc:
-        raise storage_error(what, exc, account=account) from exc
+    with bounded_by(deadline) if deadline is not None else contextlib.nullcontext():
+        try:
+            return action()
+        except (ResourceNotFoundError, ResourceModifiedError, ResourceExistsError):
+            raise
+        except DeadlineReachedError as exc:
+            raise exc.error from exc
+        except AzureError as exc:
+            raise storage_error(what, exc, account=account) from exc
 
 
 def storage_error(what: str, exc: AzureError, *, account: str | None = None) -> ThumbnailError:

@@ -7,6 +7,7 @@ of large drops queues instead of taking the worker down.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -14,6 +15,8 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from shared.core.deadline import SHORTEST_WAIT_SECONDS, Deadline
+from shared.core.errors import Stage
 from shared.imaging.geometry import scaled_size
 from shared.imaging.models import ImageInfo
 from shared.imaging.modes import SIXTEEN_BIT_MODES
@@ -174,3 +177,20 @@ class MemoryBudget:
 
     def _fits(self, nbytes: int) -> bool:
         return self._running == 0 or self._in_use + nbytes <= self._capacity
+
+
+@contextmanager
+def admitted_by(budget: MemoryBudget, nbytes: int, deadline: Deadline | None, *, keep: float = 0.0) -> Iterator[None]:
+    """``budget.admit(nbytes)`` for the block, waiting no later than the deadline leaves ``keep``
+    seconds (the job's own time limit) before it; ``DeadlineReached`` when the wait runs out."""
+    what = "wait for memory to decode the image"
+    with contextlib.ExitStack() as stack:
+        if deadline is None:
+            stack.enter_context(budget.admit(nbytes))
+        else:
+            wait = deadline.left_for(what, stage=Stage.IMAGE, at_least=keep + SHORTEST_WAIT_SECONDS) - keep
+            try:
+                stack.enter_context(budget.admit(nbytes, timeout=wait))
+            except TimeoutError as exc:
+                raise deadline.reached(what, stage=Stage.IMAGE) from exc
+        yield

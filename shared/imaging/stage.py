@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from shared.imaging.admission import MemoryBudget, estimate_decode_bytes
+from shared.core.deadline import Deadline
+from shared.imaging.admission import MemoryBudget, admitted_by, estimate_decode_bytes
 from shared.imaging.limits import ImageLimits
 from shared.imaging.models import ImageInfo, Thumbnail
 from shared.imaging.normalize import normalize
@@ -19,11 +20,14 @@ from shared.imaging.probe import probe
 class ImageStage(Protocol):
     """Two steps, so the flow knows what the file is (for the payload) before it is decoded."""
 
-    def probe(self, data: bytes) -> ImageInfo:
-        """Read the header only; raise ThumbnailError for what will not be decoded."""
+    def probe(self, data: bytes, deadline: Deadline | None = None) -> ImageInfo:
+        """Read the header only; raise ThumbnailError for what will not be decoded.
+
+        With a ``deadline``, waiting for a worker (or for memory) ends by it: ``DeadlineReached``.
+        """
         ...
 
-    def normalize(self, data: bytes, info: ImageInfo) -> Thumbnail:
+    def normalize(self, data: bytes, info: ImageInfo, deadline: Deadline | None = None) -> Thumbnail:
         """Decode, fit and encode; raise ThumbnailError with a stable code when that fails."""
         ...
 
@@ -42,11 +46,11 @@ class InProcessImages:
     def __post_init__(self) -> None:
         self.budget = MemoryBudget(self.limits.memory_budget_bytes)
 
-    def probe(self, data: bytes) -> ImageInfo:
+    def probe(self, data: bytes, deadline: Deadline | None = None) -> ImageInfo:
         return probe(data, self.limits)
 
-    def normalize(self, data: bytes, info: ImageInfo) -> Thumbnail:
-        with self.budget.admit(estimate_decode_bytes(info)):
+    def normalize(self, data: bytes, info: ImageInfo, deadline: Deadline | None = None) -> Thumbnail:
+        with admitted_by(self.budget, estimate_decode_bytes(info), deadline):
             return normalize(data, self.limits, info)
 
     def close(self) -> None:

@@ -2,8 +2,10 @@
 
 After ``poisonBlobThreshold`` failed deliveries the Functions host parks a blob-trigger message in
 ``webjobs-blobtrigger-poison`` (on the trigger connection's account).  The pipeline normally
-dead-letters on the last attempt itself; this sweep catches what slipped past that (a crash on the
-last attempt, a metadata count that could not be written).
+dead-letters on the last attempt itself, counting failed deliveries with one mark each
+(:mod:`shared.delivery.attempts`); the host also counts the invocations it killed (functionTimeout,
+a crash), which write no mark.  This sweep catches what that parks, and failures whose mark storage
+could not take in time.
 """
 
 from __future__ import annotations

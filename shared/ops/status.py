@@ -1,9 +1,10 @@
 """``status BLOB | --imodel ID``: where is this render now, and why.
 
-A blob's whereabouts are read from the three containers the pipeline moves it between, nothing else:
+A blob's whereabouts are read from the three containers the pipeline moves it between, and its failed
+deliveries from the state container:
 
-* **incoming** -- waiting or being retried; the pipeline counts delivery attempts in the blob's
-  metadata (``thumbnaildrop_attempts``);
+* **incoming** -- waiting or being retried, with the failed deliveries so far (one mark each in the
+  state container, :mod:`shared.delivery.attempts`);
 * **deadlettered** -- the ``.error.json`` payload beside the original says the code, the hint, the
   attempts and the invocation;
 * **processed** -- uploaded: the archive's metadata has the time and the API's correlation id;
@@ -24,6 +25,7 @@ from azure.storage.blob import BlobProperties, BlobServiceClient, ContainerClien
 
 from shared.core.names import from_header
 from shared.core.payload import PAYLOAD_SUFFIX
+from shared.delivery.attempts import AttemptMarks
 from shared.delivery.pipeline import utcnow
 from shared.delivery.source import ATTEMPTS_METADATA
 from shared.edges import storage
@@ -77,6 +79,7 @@ class StatusReader:
         self._incoming = blobs.get_container_client(settings.incoming_container)
         self._processed = blobs.get_container_client(settings.processed_container)
         self._deadletter = blobs.get_container_client(settings.deadletter_container)
+        self._attempts = AttemptMarks(blobs, settings.state_container)
         # Read-only use: the clock only stamps redrives, which status never does.
         self._letters = DeadLetters(blobs, settings, utcnow)
 
@@ -113,12 +116,13 @@ class StatusReader:
         if props is None:
             return None
         metadata = props.metadata or {}
+        counted = self._attempts.count(self._incoming.container_name, name, str(props.etag))
         return BlobStatus(
             blob=name,
             state=INCOMING,
             container=self._incoming.container_name,
             imodel_id=_imodel(name),
-            attempts=_int(metadata.get(ATTEMPTS_METADATA)) or 0,
+            attempts=max(counted, _int(metadata.get(ATTEMPTS_METADATA)) or 0),
             at=_time(props),
         )
 

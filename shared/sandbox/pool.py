@@ -25,8 +25,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from shared.core.errors import ErrorCode, ThumbnailError
-from shared.imaging.admission import MemoryBudget, estimate_decode_bytes
+from shared.core.deadline import SHORTEST_WAIT_SECONDS, Deadline
+from shared.core.errors import ErrorCode, Stage, ThumbnailError
+from shared.imaging.admission import MemoryBudget, admitted_by, estimate_decode_bytes
 from shared.imaging.failures import image_error
 from shared.imaging.limits import ImageLimits
 from shared.imaging.models import ImageInfo, Thumbnail
@@ -185,29 +186,37 @@ class SandboxedImages:
 
     # -- the ImageStage protocol ---------------------------------------------------------------------
 
-    def probe(self, data: bytes) -> ImageInfo:
-        reply, _png = self._run({"op": "probe", "grant": self.sandbox.probe_allowance_bytes}, data, None)
+    def probe(self, data: bytes, deadline: Deadline | None = None) -> ImageInfo:
+        header = {"op": "probe", "grant": self.sandbox.probe_allowance_bytes}
+        reply, _png = self._run(header, data, None, deadline)
         return info_from_json(reply["info"])
 
-    def normalize(self, data: bytes, info: ImageInfo) -> Thumbnail:
+    def normalize(self, data: bytes, info: ImageInfo, deadline: Deadline | None = None) -> Thumbnail:
+        """Admitted against the memory budget, then run in a worker.  With a ``deadline``, each wait
+        (memory, a free worker) ends early enough for the job's own time limit to fit before it."""
         estimate = estimate_decode_bytes(info)
         grant = estimate + estimate // 4 + self.sandbox.memory_margin_bytes
-        with self.budget.admit(estimate):
-            reply, png = self._run({"op": "normalize", "info": info_to_json(info), "grant": grant}, data, info)
+        with admitted_by(self.budget, estimate, deadline, keep=self.sandbox.timeout_seconds):
+            header = {"op": "normalize", "info": info_to_json(info), "grant": grant}
+            reply, png = self._run(header, data, info, deadline)
         return thumbnail_from_json(reply["thumbnail"], png)
 
     # -- the pool ------------------------------------------------------------------------------------
 
-    def call(self, header: dict[str, Any], data: bytes, info: ImageInfo | None = None) -> dict[str, Any]:
+    def call(
+        self, header: dict[str, Any], data: bytes, info: ImageInfo | None = None, deadline: Deadline | None = None
+    ) -> dict[str, Any]:
         """Run any job the worker knows (``probe``/``normalize``; tests add their own)."""
-        reply, _png = self._run(header, data, info)
+        reply, _png = self._run(header, data, info, deadline)
         return reply
 
-    def _run(self, header: dict[str, Any], data: bytes, info: ImageInfo | None) -> tuple[dict[str, Any], bytes]:
+    def _run(
+        self, header: dict[str, Any], data: bytes, info: ImageInfo | None, deadline: Deadline | None = None
+    ) -> tuple[dict[str, Any], bytes]:
         if self._closed:
             raise RuntimeError("the image sandbox is closed")
         header = {**header, "limits": dataclasses.asdict(self.limits)}
-        worker = self._take(data)
+        worker = self._take(data, deadline)
         healthy = False
         try:
             worker.wait_ready()
@@ -286,12 +295,21 @@ class SandboxedImages:
             **known,
         )
 
-    def _take(self, data: bytes) -> Worker:
+    def _take(self, data: bytes, deadline: Deadline | None = None) -> Worker:
         """An idle worker: the one that holds ``data`` from its probe if it is idle, else the one idle
-        longest."""
+        longest.  With a ``deadline``, the wait for one leaves the job's time limit before it."""
+        what = "run an image job within IMAGE_TIMEOUT_SECONDS"
+        keep = self.sandbox.timeout_seconds + SHORTEST_WAIT_SECONDS
+        if deadline is not None:
+            deadline.left_for(what, stage=Stage.IMAGE, at_least=keep)  # the job itself must fit
         with self._free:
             while not self._idle:
-                self._free.wait()
+                if deadline is None:
+                    self._free.wait()
+                    continue
+                left = deadline.left_for(what, stage=Stage.IMAGE, at_least=keep) - keep
+                if not self._free.wait(left) and not self._idle:
+                    raise deadline.reached("get a free image worker", stage=Stage.IMAGE)
             index = next((i for i, worker in enumerate(self._idle) if worker.holds is data), 0)
             return self._idle.pop(index)
 

@@ -73,8 +73,8 @@ def test_a_second_401_is_permanent(env, emulator, clock):
     session = new_session()
 
     class NeverValid(TokenProvider):
-        def get(self):
-            super().get()
+        def get(self, deadline=None):
+            super().get(deadline)
             return "not-a-token-the-emulator-issued"
 
     client = ItwinClient(settings, session, NeverValid(settings, session, clock=clock))

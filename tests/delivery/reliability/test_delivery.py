@@ -121,10 +121,9 @@ def test_an_uncommitted_upload_is_ignored_until_committed(pipeline, containers, 
     assert pipeline.process(blob).status is Status.UPLOADED
 
 
-def test_a_retry_after_the_attempt_count_changed_the_etag_still_runs(pipeline, containers, emulator):
-    """The Event Grid source re-runs a queued blob whatever its ETag (the ETag check in the storage
-    extension's BlobQueueTriggerExecutor is for the polling source only), so our metadata count,
-    which changes the ETag, must not stop the next attempt from doing the work."""
+def test_counting_a_failed_delivery_leaves_the_etag_and_the_next_one_knows(pipeline, containers, emulator):
+    """A failure is counted in the state container, not on the source, so the blob keeps its ETag (a
+    recorded send still matches it) and the next delivery reports the earlier failure."""
     imodel = new_imodel()
     name = f"{imodel}/render.png"
     blob = containers.incoming.get_blob_client(name)
@@ -133,8 +132,8 @@ def test_a_retry_after_the_attempt_count_changed_the_etag_still_runs(pipeline, c
     emulator.state.fail_next(503, count=10_000)
     assert pipeline.process(blob).status is Status.RETRY
     after = blob.get_blob_properties()
-    assert after.etag != before
-    assert after.metadata[ATTEMPTS_METADATA] == "1"
+    assert after.etag == before
+    assert ATTEMPTS_METADATA not in after.metadata
     emulator.state.reset()
 
     outcome = pipeline.process(blob)

@@ -19,8 +19,10 @@ from azure.storage.blob import BlobLeaseClient
 from requests.adapters import HTTPAdapter
 
 from shared.core.outcome import Status
+from shared.delivery.attempts import AttemptMarks
 from shared.delivery.pipeline import build_pipeline
 from shared.edges.itwin import new_session
+from shared.edges.storage import blob_service
 from shared.imaging import normalize
 from shared.ops.deadletters import DeadLetters
 from shared.settings import load_settings
@@ -330,4 +332,5 @@ def test_a_409_storm_behind_a_held_record_ends_before_the_deadline_and_leaves_th
     assert outcome.api_calls >= 2  # it did poll, after waiting 100 s for the record
     assert clock() - started <= budget
     assert containers.names(containers.incoming) == [blob.blob_name]
-    assert blob.get_blob_properties().metadata["thumbnaildrop_attempts"] == "1"
+    marks = AttemptMarks(blob_service(settings.storage), settings.state_container)
+    assert marks.count(blob.container_name, blob.blob_name, blob.get_blob_properties().etag) == 1  # counted

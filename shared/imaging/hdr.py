@@ -47,7 +47,7 @@ def render_hdr(
     info: ImageInfo,
     box: Size,
     fixed_stops: float | None,
-    decode: Callable[[ImageFile.ImageFile, ImageInfo], None],
+    decode: Callable[[ImageFile.ImageFile, ImageInfo], object],
 ) -> tuple[Image.Image, list[str]]:
     """The 8-bit picture for an HDR image, fitted into ``box`` and oriented; and the steps taken.
 

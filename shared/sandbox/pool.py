@@ -47,8 +47,10 @@ WORKER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "shared.sandbox.worker"
 
 #: The worker's environment: the host's, with glibc's malloc held to two arenas.  Each arena
 #: reserves 64 MiB of address space, which counts against ``RLIMIT_AS`` even untouched; a decoder
-#: that starts threads (AVIF, HEIF) would otherwise spend the grant on reservations.
-WORKER_ENV = {**os.environ, "MALLOC_ARENA_MAX": "2"}
+#: that starts threads (AVIF, HEIF) would otherwise spend the grant on reservations.  numpy's
+#: OpenBLAS starts one thread per core with a 32 MiB+ buffer each when numpy is imported (the first
+#: JPEG, EXR or float TIFF a worker decodes), inside the grant; one thread is all it needs here.
+WORKER_ENV = {**os.environ, "MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1"}
 
 #: How long a fresh worker may take to import Pillow and say it is ready (not part of any job's
 #: time limit: a busy machine can take seconds to start an interpreter).

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging.decoder_memory import opening_bytes
+from shared.imaging.decoders import preload
 from shared.imaging.failures import image_error
 from shared.imaging.limits import ImageLimits
 from shared.imaging.normalize import normalize
@@ -89,6 +90,7 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
             header = read_header(channel_in)
         except ChannelClosedError:
             return 0
+        _preload(header)
         limit = address_space_bytes() + int(header["size"]) + int(header["grant"])
         reset_peak_rss()
         rss_before = status_bytes("VmRSS")
@@ -132,6 +134,13 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
         write_frame(channel_out, {**reply, "retire": retire}, payload)
         if retire:
             return 3
+
+
+def _preload(header: dict[str, Any]) -> None:
+    """Load a normalize job's decoder libraries before its limit is set (``decoders.preload``)."""
+    info = header.get("info") if header.get("op") == "normalize" else None
+    if isinstance(info, dict):
+        preload(info.get("format"), bool(info.get("hdr")))
 
 
 def _out_of_memory(header: dict[str, Any], limit: int, started: float, exc: MemoryError) -> ThumbnailError:

@@ -55,3 +55,14 @@ def extra_decoder_bytes(image: ImageFile.ImageFile, fmt: str) -> int:
 
         return pixels * AVIF_EXTRA_BYTES_PER_PIXEL
     return 0
+
+
+def preload(fmt: str | None, hdr: bool) -> None:
+    """Import the libraries decoding ``fmt`` will need (numpy with simplejpeg for JPEG; numpy for
+    HDR), so a worker can load them before it sets a job's address-space limit: their code and
+    tables are the worker's own, not the job's, and an import that fails under the limit would
+    read as the file's fault."""
+    if fmt == "JPEG":
+        import simplejpeg  # noqa: F401
+    if hdr:
+        import numpy  # noqa: F401

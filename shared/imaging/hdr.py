@@ -21,10 +21,10 @@ from PIL import Image, ImageFile
 
 from shared.core.errors import ErrorCode
 from shared.imaging.decoders.exr import ExrImageFile
-from shared.imaging.failures import image_error
+from shared.imaging.failures import decode_failure, image_error
 from shared.imaging.geometry import Size, fit_within, reduce_factors, stored_box
 from shared.imaging.models import ImageInfo
-from shared.imaging.orientation import apply_orientation
+from shared.imaging.orientation import apply_orientation, read_orientation
 from shared.imaging.resize import downscale, strip_bytes, strip_rows, tile_columns
 
 #: Float arrays alive at once while tone-mapping the small image (planes, straight colour,
@@ -55,9 +55,10 @@ def render_hdr(
     """
     from shared.imaging.tonemap import tone_map
 
-    fit = fit_within((info.width, info.height), stored_box(box, info.orientation))
     steps: list[str] = []
+    orientation = info.orientation
     if isinstance(image, ExrImageFile):
+        fit = fit_within((info.width, info.height), stored_box(box, orientation))
         source = _exr_planes(image, info)
         has_alpha = image.mode.endswith("A")
         if has_alpha and _is_opaque(source[-1]):
@@ -66,6 +67,10 @@ def render_hdr(
         planes = _shrink_all(source, fit)
     else:
         decode(image, info)
+        # Pillow applies a TIFF's Orientation tag while loading (and removes the tag): read it again
+        # so the picture is turned once.
+        orientation = read_orientation(image)
+        fit = fit_within(image.size, stored_box(box, orientation))
         small, _factor = downscale(image, fit, None)
         planes = [small]
         has_alpha = False
@@ -76,9 +81,9 @@ def render_hdr(
     how = "auto" if mapped.automatic else "HDR_EXPOSURE_STOPS"
     steps.append(f"tone-map ACES filmic, exposure {round(mapped.stops, 2) + 0.0:+.2f} stops ({how}), sRGB")
     picture = _merge(mapped.planes)
-    if info.orientation != 1:
-        steps.append(f"orientation {info.orientation}")
-    return apply_orientation(picture, info.orientation), steps
+    if orientation != 1:
+        steps.append(f"orientation {orientation}")
+    return apply_orientation(picture, orientation), steps
 
 
 def estimate_hdr_bytes(info: ImageInfo, fixed_overhead: int) -> int:
@@ -111,7 +116,7 @@ def _exr_planes(image: ExrImageFile, info: ImageInfo) -> list[Any]:
     try:
         return image.linear_planes()
     except EXR_ERRORS as exc:
-        raise image_error(ErrorCode.CORRUPT_IMAGE, f"the OpenEXR data could not be decoded: {exc}", info) from exc
+        raise decode_failure(exc, info) from exc
     except SyntaxError as exc:
         raise image_error(ErrorCode.CORRUPT_IMAGE, f"the OpenEXR data is inconsistent: {exc}", info) from exc
 

@@ -22,7 +22,7 @@ from shared.core.errors import ErrorCode
 from shared.imaging.decoders.jpeg import decode_strict
 from shared.imaging.decoders.png import check_crcs
 from shared.imaging.encode import encode_png
-from shared.imaging.failures import image_error
+from shared.imaging.failures import decode_failure, image_error
 from shared.imaging.geometry import Size, draft_request, fit_within, stored_box
 from shared.imaging.icc import to_srgb
 from shared.imaging.limits import ImageLimits
@@ -164,8 +164,6 @@ def _decode(image: ImageFile.ImageFile, info: ImageInfo, data: bytes | None = No
         image.load()
     except Image.DecompressionBombError as exc:
         raise image_error(ErrorCode.IMAGE_TOO_MANY_PIXELS, str(exc), info) from exc
-    except DECODE_ERRORS as exc:
-        raise image_error(
-            ErrorCode.CORRUPT_IMAGE, f"the {info.format} data could not be decoded: {explain(exc)}", info
-        ) from exc
+    except (*DECODE_ERRORS, RuntimeError) as exc:  # RuntimeError: libavif's and libheif's failures
+        raise decode_failure(exc, info, explain(exc)) from exc
     return image

@@ -151,7 +151,9 @@ def _cstring(data: bytes, pos: int) -> tuple[str, int]:
     end = data.find(b"\x00", pos, pos + 256)
     if end < 0:
         raise SyntaxError("the OpenEXR header is truncated or has a name over 255 bytes")
-    return data[pos:end].decode("latin-1"), end + 1
+    # Names are UTF-8 (Blender writes "ViewLayer.Combiné.R"); the bindings key channels by the
+    # decoded name, so this must decode them the same way.  Invalid UTF-8 is damage (ValueError).
+    return data[pos:end].decode("utf-8"), end + 1
 
 
 def _part_geometry(attributes: dict[str, tuple[str, bytes]]) -> tuple[int, int, tuple[ExrChannel, ...]]:
@@ -200,7 +202,9 @@ class ExrImageFile(ImageFile.ImageFile):
         self.exr = parse_header(self._data)
         beauty = self.exr.beauty()
         chosen = [c for c in self.exr.channels if c.name in beauty]
-        if any(c.x_sampling != 1 or c.y_sampling != 1 for c in chosen):
+        names = {c.name for c in self.exr.channels}
+        luma_chroma = beauty[0] == "Y" and {"RY", "BY"} & names  # Y alone would render grey
+        if luma_chroma or any(c.x_sampling != 1 or c.y_sampling != 1 for c in chosen):
             raise image_error(
                 ErrorCode.UNSUPPORTED_IMAGE_FORMAT,
                 "subsampled OpenEXR channels (luminance/chroma images) are not supported; export RGB",

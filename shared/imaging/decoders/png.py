@@ -4,7 +4,7 @@ Pillow verifies the CRC of the chunks it parses in Python (IHDR, PLTE, text, ...
 (and APNG's fdAT) to zlib without looking at their CRC.  Damage that zlib's own Adler-32 and
 structure do not catch (a flipped bit inside a stored or literal run, for example) would then
 become a wrong thumbnail.  Every chunk's CRC-32 is checked here before the pixels are decoded:
-zlib's CRC runs at several GB/s, so even a 60 MB 8K PNG costs a few tens of milliseconds.
+zlib's CRC-32 ran at about 0.8 GB/s here (78 ms for 60 MiB), a small part of decoding that much PNG.
 """
 
 from __future__ import annotations

@@ -32,8 +32,12 @@ from shared.imaging.resize import downscale, strip_bytes, strip_rows, tile_colum
 #: The estimate counts them at the reduced size (up to 4x the fitted pixels), so 8 suffice.
 TONEMAP_ARRAYS = 8
 
-#: The OpenEXR library's own buffers: a compressed and an uncompressed chunk per decoding thread.
+#: The OpenEXR library's own buffers: a compressed and an uncompressed chunk per decoding thread,
+#: at least this much; more for a chunk of very wide scanlines (``exr_library_bytes``).
 EXR_LIBRARY_BYTES = 32 * 1024 * 1024
+
+#: The most scanlines an OpenEXR chunk holds (DWAB; ZIP and PXR24 hold 16, PIZ, B44 and DWAA 32).
+EXR_MAX_CHUNK_ROWS = 256
 
 #: Planes shrunk at once (the function instance's two cores).
 SHRINK_THREADS = 2
@@ -108,8 +112,19 @@ def estimate_hdr_bytes(info: ImageInfo, fixed_overhead: int) -> int:
     else:
         working = 3 * planes * pixels * 4
     tonemap = TONEMAP_ARRAYS * reduced * 4
-    library = EXR_LIBRARY_BYTES if info.format == "OPENEXR" else 0
+    library = exr_library_bytes(info) if info.format == "OPENEXR" else 0
     return decoded + working + tonemap + library + fixed_overhead
+
+
+def exr_library_bytes(info: ImageInfo) -> int:
+    """The OpenEXR library's chunk buffers: a packed and an unpacked chunk of up to
+    ``EXR_MAX_CHUNK_ROWS`` rows of every channel.  For ordinary frames that is under
+    ``EXR_LIBRARY_BYTES``; a 40,000,000x1 half RGB row is one 240 MB chunk, which the library
+    allocates next to the decoded channels (in a worker granted only the 32 MB it failed with
+    EXR_ERR_OUT_OF_MEMORY)."""
+    rows = min(info.height, EXR_MAX_CHUNK_ROWS)
+    chunk = -(-info.decoder_bytes * rows // max(1, info.height))
+    return max(EXR_LIBRARY_BYTES, 2 * chunk)
 
 
 def _exr_planes(image: ExrImageFile, info: ImageInfo) -> list[Any]:

@@ -18,7 +18,7 @@ from PIL import Image, ImageFile, PngImagePlugin
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging.decoder_memory import decoder_bytes
 from shared.imaging.decoders import extra_decoder_bytes, sample_facts
-from shared.imaging.failures import image_error
+from shared.imaging.failures import image_error, is_out_of_memory
 from shared.imaging.formats import allowed_formats, decoder_for, sniff
 from shared.imaging.geometry import (
     draft_request,
@@ -65,15 +65,20 @@ def probe(data: bytes, limits: ImageLimits) -> ImageInfo:
         raise out_of_memory("probe", len(data)) from exc
 
 
-def out_of_memory(step: str, size: int, info: ImageInfo | None = None) -> ThumbnailError:
+def out_of_memory(
+    step: str, size: int, info: ImageInfo | None = None, fmt: str | None = None, said: str | None = None
+) -> ThumbnailError:
     """``ImageTooComplex`` for a MemoryError: a decoder that cannot allocate what the file asks for
-    (Pillow refuses rows over 2**31 bits outright; in the sandbox, the address-space limit)."""
+    (Pillow refuses rows over 2**31 bits outright; in the sandbox, the address-space limit).
+    ``said`` is the library's own message, when it reported the failure as an error of its own."""
     return image_error(
         ErrorCode.IMAGE_TOO_COMPLEX,
-        f"{step} ran out of memory: the file asks the decoder for more than it can allocate",
+        f"{step} ran out of memory: the file asks the decoder for more than it can allocate"
+        + (f" ({said})" if said else ""),
         info,
         limit="memory",
         bytes=size,
+        format=fmt,
     )
 
 
@@ -201,7 +206,9 @@ def _open(decoder: type[ImageFile.ImageFile], fmt: str, data: bytes) -> ImageFil
         return decoder(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
         raise image_error(ErrorCode.IMAGE_TOO_MANY_PIXELS, str(exc), format=fmt, bytes=len(data)) from exc
-    except DECODE_ERRORS as exc:
+    except (*DECODE_ERRORS, RuntimeError) as exc:  # RuntimeError: libheif's and libavif's failures
+        if is_out_of_memory(exc):
+            raise out_of_memory("opening the file", len(data), None, fmt, explain(exc)) from exc
         raise image_error(
             ErrorCode.CORRUPT_IMAGE, f"the {fmt} header could not be read: {explain(exc)}", format=fmt, bytes=len(data)
         ) from exc
@@ -239,7 +246,7 @@ def _describe(
         reduce_factors=reduce_factors(decoded, fit),
         target=fit,
         decoder_bytes=decoder_bytes(image, fmt, data, jpeg, limits.memory_budget_bytes)
-        + extra_decoder_bytes(image, fmt),
+        + extra_decoder_bytes(image, fmt, len(data)),
         **sample_facts(image, fmt),
     )
 

@@ -56,6 +56,9 @@ WORKER_ENV = {**os.environ, "MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1"
 #: time limit: a busy machine can take seconds to start an interpreter).
 STARTUP_SECONDS = 60.0
 
+#: How long a worker whose channel closed may take to exit by itself before it is killed.
+EXIT_GRACE_SECONDS = 2.0
+
 
 class WorkerLostError(Exception):
     """The worker did not answer: it was killed at the time limit, died, or broke the protocol."""
@@ -131,6 +134,12 @@ class Worker:
             self.process.kill()
 
     def _reap(self) -> int | None:
+        """The worker's exit status, killing it if it has not exited by itself within a grace
+        period: a worker whose channel closed is usually exiting (a traceback takes milliseconds
+        to print), and killing it then would report the host's SIGKILL instead of its own exit."""
+        if not self._killed.is_set():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=EXIT_GRACE_SECONDS)
         self.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)

@@ -8,7 +8,8 @@ the image stage are imported once, at start-up; then each job is
    and the grant, *before* the input is read, so even receiving the bytes is inside the limit,
 3. the input bytes, read straight into one ``bytes`` object,
 4. ``probe`` or ``normalize``; the reply (a header, and the PNG) goes back on the channel,
-5. the limit lifted again (the hard limit stays unlimited, so an unprivileged process may).
+5. the limit lifted again, to the hard limit (which is never changed, so an unprivileged process
+   may, and a finite one set by the host is kept).
 
 The wall-clock limit is the host's job: it kills a worker that does not answer in time.  A job that
 runs out of memory is answered with ``ImageTooComplex`` and the worker then exits, so its
@@ -54,11 +55,14 @@ def address_space_bytes() -> int:
 
 
 def set_address_limit(limit: int | None) -> None:
-    """Cap (or, with ``None``, uncap) the address space; the hard limit is left as it is."""
+    """Cap the address space at ``limit``, or with ``None`` lift the cap back to the hard limit.
+
+    The hard limit is left as it is: a host may run us under a finite one (``ulimit -v``, a
+    container), and a soft limit above it is refused.
+    """
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    soft = resource.RLIM_INFINITY if limit is None else limit
-    if hard != resource.RLIM_INFINITY:
-        soft = min(soft, hard)
+    ceiling = hard if limit is None else limit
+    soft = ceiling if hard == resource.RLIM_INFINITY else min(ceiling, hard)
     resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 

@@ -150,3 +150,15 @@ def test_finite_3e38_renders_white_not_black() -> None:
     plane = np.full((8, 8), 3e38, np.float32)
     data = exr_bytes({c: plane for c in "RGB"})
     assert min(centre(normalize(data, LIMITS).data)[:3]) > 200
+
+
+def test_a_very_wide_exr_row_renders_in_the_worker_as_in_process(sandbox: SandboxedImages) -> None:
+    """A 12,000,000x1 half RGB row is one 72 MB chunk that the OpenEXR library unpacks next to the
+    decoded channels; the estimate counted 32 MB for its buffers, so the worker's grant ran out
+    (EXR_ERR_OUT_OF_MEMORY) and the error read as CorruptImage.  (The issue's 40,000,000x1 row and
+    a HEIC with a 24 MB ICC profile, measured by hand: both now render in the worker too.)"""
+    row = np.full((1, 12_000_000), 0.18, np.float16)
+    data = exr_bytes({c: row for c in "RGB"})
+    thumb = sandbox.normalize(data, sandbox.probe(data))
+    assert (thumb.width, thumb.height) == (800, 1)
+    assert centre(thumb.data)[:3] == (141, 141, 141)

@@ -66,7 +66,7 @@ def many_strips(strips: int) -> bytes:
 def test_a_small_bigtiff_is_read() -> None:
     """The bound reads BigTIFF's layout, and a BigTIFF with a few pages is an ordinary image."""
     data = bigtiff(3)
-    assert Image.open(io.BytesIO(data)).n_frames == 3  # Pillow itself reads this file
+    assert getattr(Image.open(io.BytesIO(data)), "n_frames", None) == 3  # Pillow itself reads this file
     info = probe(data, LIMITS)
     assert (info.format, info.width, info.height, info.frames) == ("TIFF", 1, 1, 3)
     assert normalize(data, LIMITS).width == 1

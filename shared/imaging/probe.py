@@ -16,7 +16,8 @@ from typing import Any
 from PIL import Image, ImageFile, PngImagePlugin
 
 from shared.core.errors import ErrorCode, ThumbnailError
-from shared.imaging.decoder_memory import decoder_bytes
+from shared.imaging.admission import estimate_decode_bytes
+from shared.imaging.decoder_memory import decoder_bytes, opening_bytes
 from shared.imaging.decoders import extra_decoder_bytes, sample_facts
 from shared.imaging.failures import image_error, is_out_of_memory
 from shared.imaging.formats import allowed_formats, decoder_for, sniff
@@ -119,7 +120,9 @@ def open_checked(data: bytes, limits: ImageLimits) -> Iterator[tuple[ImageFile.I
     try:
         known = {"format": fmt, "width": image.width, "height": image.height, "mode": image.mode, "bytes": len(data)}
         check_pixel_cap(known, limits)  # before counting frames, which walks the whole file
-        yield image, _describe(image, fmt, data, limits, jpeg)
+        info = _describe(image, fmt, data, limits, jpeg)
+        check_decode_cap(info, limits)
+        yield image, info
     finally:
         image.close()
 
@@ -172,6 +175,29 @@ def check_pixel_cap(known: dict[str, Any], limits: ImageLimits) -> None:
         raise _too_many_pixels(known, limits.max_pixels, "MAX_IMAGE_PIXELS")
 
 
+def check_decode_cap(info: ImageInfo, limits: ImageLimits) -> None:
+    """IMAGE_TOO_COMPLEX (``limit: memory-cap``) when decoding needs more than one decode may have
+    (``limits.decode_cap_bytes``, from ``INSTANCE_MEMORY_MB``): such a file is refused from its
+    header, instead of running alone over the whole budget or being granted more than the
+    instance has."""
+    needed = estimate_decode_bytes(info)
+    if needed > limits.decode_cap_bytes:
+        raise _over_cap(needed, limits, info)
+
+
+def _over_cap(needed: int, limits: ImageLimits, info: ImageInfo | None = None, **known: Any) -> ThumbnailError:
+    return image_error(
+        ErrorCode.IMAGE_TOO_COMPLEX,
+        f"decoding needs about {needed / 2**20:,.0f} MiB, more than one decode may use "
+        f"({limits.decode_cap_bytes / 2**20:,.0f} MiB, half of INSTANCE_MEMORY_MB)",
+        info,
+        limit="memory-cap",
+        estimate_bytes=needed,
+        decode_cap_bytes=limits.decode_cap_bytes,
+        **known,
+    )
+
+
 def _check_raw_canvas(fmt: str, data: bytes, limits: ImageLimits) -> None:
     """The pixel cap for decoders that allocate or check while opening (WebP, GIF).
 
@@ -185,6 +211,9 @@ def _check_raw_canvas(fmt: str, data: bytes, limits: ImageLimits) -> None:
     known = {"format": fmt, "width": width, "height": height, "bytes": len(data)}
     if width * height > limits.max_pixels:
         raise _too_many_pixels(known, limits.max_pixels, "MAX_IMAGE_PIXELS")
+    opening = opening_bytes(data)  # WebP's decoder sets up its canvases while opening
+    if opening > limits.decode_cap_bytes:
+        raise _over_cap(opening, limits, **known)
     if fmt == "GIF" and canvas != gif_screen(data) and pillow_would_object(width * height):
         threshold = Image.MAX_IMAGE_PIXELS or 0
         raise _too_many_pixels(known, threshold, "Pillow's GIF decoder limit (PIL.Image.MAX_IMAGE_PIXELS)")

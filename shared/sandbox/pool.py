@@ -195,7 +195,8 @@ class SandboxedImages:
 
     def normalize(self, data: bytes, info: ImageInfo) -> Thumbnail:
         estimate = estimate_decode_bytes(info)
-        grant = estimate + estimate // 4 + self.sandbox.memory_margin_bytes
+        # Never more than the cap: probe refused anything whose estimate is over it.
+        grant = min(estimate + estimate // 4 + self.sandbox.memory_margin_bytes, self.limits.decode_cap_bytes)
         with self.budget.admit(estimate):
             reply, png = self._run({"op": "normalize", "info": info_to_json(info), "grant": grant}, data, info)
         return thumbnail_from_json(reply["thumbnail"], png)

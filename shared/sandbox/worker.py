@@ -106,8 +106,8 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
             set_address_limit(limit)
             data = held if header.get("reuse") else read_payload(channel_in, header)
             held = b""
-            if header["op"] == "probe":  # opening a WebP allocates its canvases (the pixel cap bounds them)
-                limit += opening_bytes(data)
+            if header["op"] == "probe":  # opening a WebP allocates its canvases (the cap bounds them)
+                limit += min(opening_bytes(data), int(header["limits"].get("decode_cap_bytes", 0)))
                 set_address_limit(limit)
             reply, payload = run(header, data)
             if header["op"] == "probe":

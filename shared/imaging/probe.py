@@ -208,12 +208,12 @@ def _check_raw_canvas(fmt: str, data: bytes, limits: ImageLimits) -> None:
     if canvas is None:
         return
     width, height = canvas
-    known = {"format": fmt, "width": width, "height": height, "bytes": len(data)}
+    known: dict[str, Any] = {"format": fmt, "width": width, "height": height, "bytes": len(data)}
     if width * height > limits.max_pixels:
         raise _too_many_pixels(known, limits.max_pixels, "MAX_IMAGE_PIXELS")
     opening = opening_bytes(data)  # WebP's decoder sets up its canvases while opening
     if opening > limits.decode_cap_bytes:
-        raise _over_cap(opening, limits, **known)
+        raise _over_cap(opening, limits, None, **known)
     if fmt == "GIF" and canvas != gif_screen(data) and pillow_would_object(width * height):
         threshold = Image.MAX_IMAGE_PIXELS or 0
         raise _too_many_pixels(known, threshold, "Pillow's GIF decoder limit (PIL.Image.MAX_IMAGE_PIXELS)")

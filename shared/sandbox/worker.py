@@ -14,7 +14,8 @@ the image stage are imported once, at start-up; then each job is
 The wall-clock limit is the host's job: it kills a worker that does not answer in time.  A job that
 runs out of memory is answered with ``ImageTooComplex`` and the worker then exits, so its
 successor starts with a clean heap.  Anything written to fd 1 by a library would corrupt the
-channel, so the channel is a duplicate of fd 1 and fd 1 itself is pointed at stderr.
+channel, so the channel is a duplicate of fd 1 and fd 1 itself is pointed at stderr; during a job both
+go to a spill file, of which at most 64 KiB reach stderr (``shared.sandbox.output``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import os
 import resource
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import IO, Any
@@ -43,6 +45,7 @@ from shared.sandbox.frames import (
     thumbnail_to_json,
     write_frame,
 )
+from shared.sandbox.output import bounded_output
 from shared.sandbox.procfs import reset_peak_rss, status_bytes
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -80,7 +83,7 @@ def run_job(header: dict[str, Any], data: bytes) -> tuple[dict[str, Any], bytes 
 Job = Callable[[dict[str, Any], bytes], tuple[dict[str, Any], bytes | None]]
 
 
-def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> int:
+def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job, spill: IO[bytes] | None = None) -> int:
     """Answer jobs until the host closes the pipe; the exit status (0, or 3 after running out of
     memory).
 
@@ -88,6 +91,7 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
     follows with ``reuse`` and no payload, so a 40 MB PNG crosses the pipe once, not twice.
     """
     held = b""
+    spill = spill or tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
     write_frame(channel_out, {"ready": True, "pid": os.getpid(), "address_space": address_space_bytes()})
     while True:
         try:
@@ -109,7 +113,8 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
             if header["op"] == "probe":  # opening a WebP allocates its canvases (the cap bounds them)
                 limit += min(opening_bytes(data), int(header["limits"].get("decode_cap_bytes", 0)))
                 set_address_limit(limit)
-            reply, payload = run(header, data)
+            with bounded_output(spill):
+                reply, payload = run(header, data)
             if header["op"] == "probe":
                 held = data
         except ThumbnailError as error:

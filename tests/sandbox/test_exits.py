@@ -9,16 +9,21 @@ limit but never raise it, and a soft limit above the hard one is refused (``EINV
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging import ImageLimits
 from shared.sandbox import SandboxedImages, SandboxSettings
+from shared.sandbox.output import MAX_OUTPUT_BYTES
 from tests.imaging.factories import encode, quadrants
 from tests.sandbox.conftest import FAULTY_WORKER
+
+ROOT = Path(__file__).resolve().parents[2]
 
 #: A hard address-space limit well above what a worker needs (8 GiB), set before the worker starts.
 HARD_LIMIT = 8 * 2**30
@@ -60,3 +65,25 @@ def test_a_worker_ended_by_an_exception_is_reported_as_its_exit_not_a_signal(
     error = caught.value
     assert error.code is ErrorCode.IMAGE_TOO_COMPLEX
     assert (error.details["limit"], error.details.get("exit_status")) == ("exit", 1), error.details
+
+
+HOST_SCRIPT = """
+import sys
+from shared.imaging import ImageLimits
+from shared.sandbox import SandboxedImages, SandboxSettings
+from shared.sandbox.output import MAX_OUTPUT_BYTES
+command = (sys.executable, "-m", "tests.sandbox.faulty_worker")
+with SandboxedImages(ImageLimits(), SandboxSettings(workers=1), command=command) as pool:
+    reply = pool.call({"op": "noisy", "lines": 130_000, "grant": 0}, b"x")
+    print(reply["lines"] * reply["line_bytes"])
+"""
+
+
+def test_a_job_that_floods_stderr_reaches_the_host_log_bounded() -> None:
+    """The real part is the host's stderr (the Functions log stream): run a host in a child process
+    and measure what its worker wrote there."""
+    done = subprocess.run([sys.executable, "-c", HOST_SCRIPT], cwd=ROOT, capture_output=True, timeout=120, check=True)
+    written = int(done.stdout.decode().strip())
+    assert written > 10 * 2**20  # the job itself wrote 13 MB
+    assert len(done.stderr) <= MAX_OUTPUT_BYTES + 200
+    assert b"more bytes of decoder output dropped" in done.stderr

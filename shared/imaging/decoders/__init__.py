@@ -40,9 +40,9 @@ def sample_facts(image: ImageFile.ImageFile, fmt: str) -> dict[str, Any]:
 def extra_decoder_bytes(image: ImageFile.ImageFile, fmt: str, size: int = 0) -> int:
     """What these decoders hold while decoding beyond Pillow's frame (``ImageInfo.decoder_bytes``,
     added to ``decoder_memory.decoder_bytes``): libheif's and libavif's planes and buffers; for an
-    EXR, every stored channel as stored (the HDR estimate counts no Pillow frame for it).  ``size``
-    is the file's length: pillow-heif copies a HEIF's boxes (an ICC profile of many MB) while
-    opening it."""
+    EXR, the beauty channels as stored (only they are decoded; the HDR estimate counts no Pillow
+    frame for it).  ``size`` is the file's length: pillow-heif copies a HEIF's boxes (an ICC
+    profile of many MB) while opening it."""
     from shared.imaging.decoders.exr import ExrImageFile
 
     pixels = image.width * image.height

@@ -8,59 +8,17 @@ offset of the page into a tuple; the files here are ones it opens.
 from __future__ import annotations
 
 import io
-import struct
 import time
 
 import pytest
 from PIL import Image
 
+from bench.hostile import bigtiff, many_strips
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging import ImageLimits, normalize, probe
 from shared.imaging.structure import MAX_FRAMES, MAX_TIFF_CHUNKS
 
 LIMITS = ImageLimits(allow_tiff=True)
-_SHORT, _LONG, _LONG8 = 3, 4, 16
-
-
-def bigtiff(pages: int) -> bytes:
-    """A little-endian BigTIFF of ``pages`` 1x1 grey pages, all sharing one pixel byte."""
-    pixel_at = 16
-    tags = [(256, _SHORT, 1), (257, _SHORT, 1), (258, _SHORT, 8), (259, _SHORT, 1), (262, _SHORT, 1),
-            (273, _LONG8, pixel_at), (278, _SHORT, 1), (279, _LONG8, 1)]  # fmt: skip
-    ifd_size = 8 + 20 * len(tags) + 8
-    first = 24
-    out = bytearray(b"II" + struct.pack("<HHHQ", 43, 8, 0, first))
-    out[pixel_at:pixel_at] = b"\x80" + bytes(7)
-    for page in range(pages):
-        at = first + page * ifd_size
-        following = at + ifd_size if page + 1 < pages else 0
-        entries = b"".join(struct.pack("<HHQQ", tag, kind, 1, value) for tag, kind, value in tags)
-        out += struct.pack("<Q", len(tags)) + entries + struct.pack("<Q", following)
-    return bytes(out)
-
-
-def many_strips(strips: int) -> bytes:
-    """A classic TIFF, 1 x ``strips`` grey, one row per strip: two offset arrays of ``strips`` LONGs."""
-    header = 8
-    tags_count = 8
-    ifd_size = 2 + 12 * tags_count + 4
-    offsets_at = header + ifd_size
-    counts_at = offsets_at + 4 * strips
-    pixels_at = counts_at + 4 * strips
-    entries = [
-        (256, _SHORT, 1, 1),
-        (257, _LONG, 1, strips),
-        (258, _SHORT, 1, 8),
-        (259, _SHORT, 1, 1),
-        (262, _SHORT, 1, 1),
-        (273, _LONG, strips, offsets_at),
-        (278, _SHORT, 1, 1),
-        (279, _LONG, strips, counts_at),
-    ]
-    ifd = struct.pack("<H", tags_count) + b"".join(struct.pack("<HHII", *entry) for entry in entries) + bytes(4)
-    offsets = struct.pack(f"<{strips}I", *range(pixels_at, pixels_at + strips))
-    counts = struct.pack(f"<{strips}I", *([1] * strips))
-    return b"II*\x00" + struct.pack("<I", header) + ifd + offsets + counts + bytes(range(256)) * (strips // 256 + 1)
 
 
 def test_a_small_bigtiff_is_read() -> None:

@@ -17,6 +17,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from shared.core.errors import ThumbnailError
@@ -25,14 +26,14 @@ from shared.core.retry import RetryPolicy, call_with_retries
 from shared.delivery.pipeline import build_pipeline, utcnow
 from shared.edges.itwin import ItwinClient, TokenProvider, new_session
 from shared.edges.storage import blob_service
-from shared.imaging import Thumbnail, describe
+from shared.imaging import InProcessImages, Thumbnail, describe
 from shared.ops.deadletters import DeadLetters
 from shared.ops.doctor import run_checks
 from shared.ops.drain import drain, watch
 from shared.ops.output import outcome_json, print_json, print_outcome
 from shared.ops.poison import poison_queue, sweep
 from shared.ops.status import DEADLETTERED, StatusReader
-from shared.sandbox import image_stage
+from shared.sandbox import SandboxedImages, image_stage
 from shared.settings import (
     SettingsError,
     load_image_limits,
@@ -88,9 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("file", type=Path)
     sub.set_defaults(command=_upload)
 
-    sub = commands.add_parser("normalize", help="write exactly the bytes that would be uploaded, and say how")
-    sub.add_argument("input", type=Path)
-    sub.add_argument("output", type=Path, nargs="?")
+    sub = commands.add_parser(
+        "normalize",
+        help="write exactly the bytes that would be uploaded, and say how",
+        description="normalize IN [OUT.png] | normalize IN... OUTDIR/ (files, or folders of files; "
+        "one warm worker pool for all of them; OUTDIR is created; without OUT, next to IN)",
+    )
+    sub.add_argument("paths", nargs="+", metavar="PATH")  # str: a trailing "/" says "folder"
     sub.set_defaults(command=_normalize)
 
     deadletter = commands.add_parser("deadletter", help="list, show and redrive dead-letters").add_subparsers(
@@ -208,19 +213,82 @@ def _thumbnail(data: bytes, env: dict[str, str]) -> Thumbnail:
 
 
 def _normalize(args: argparse.Namespace, env: dict[str, str]) -> int:
-
+    plan = normalize_plan(args.paths)
+    if isinstance(plan, str):
+        print(f"error: {plan}", file=sys.stderr)
+        return EXIT_USAGE
+    sandbox = load_sandbox_settings(env)
+    # One stage for every file: its workers start once and stay warm (no more workers than files).
+    images = image_stage(load_image_limits(env), dataclasses.replace(sandbox, workers=min(sandbox.workers, len(plan))))
     try:
-        thumbnail = _thumbnail(args.input.read_bytes(), env)
+        with ThreadPoolExecutor(max_workers=_images_at_once(images, len(plan))) as pool:
+            results = list(pool.map(lambda job: _normalize_one(images, job[0]), plan))
+    finally:
+        images.close()
+    failed = 0
+    for (source, output), result in zip(plan, results, strict=True):
+        prefix = f"{source}: " if len(plan) > 1 else ""
+        if isinstance(result, ThumbnailError):
+            failed += 1
+            print(f"{prefix}refused: {result.code.value}: {result.message}\nhint: {result.hint}", file=sys.stderr)
+            if result.details:
+                print(f"{prefix}detected: {json.dumps(result.details)}", file=sys.stderr)
+            continue
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(result.data)
+        print(f"{prefix}{describe(result)}")
+        print(f"wrote {output}")
+    if len(plan) > 1:
+        print(f"{len(plan) - failed} written, {failed} refused")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _normalize_one(images: SandboxedImages | InProcessImages, source: Path) -> Thumbnail | ThumbnailError:
+    try:
+        data = source.read_bytes()
+        return images.normalize(data, images.probe(data))
     except ThumbnailError as error:
-        print(f"refused: {error.code.value}: {error.message}\nhint: {error.hint}", file=sys.stderr)
-        if error.details:
-            print(f"detected: {json.dumps(error.details)}", file=sys.stderr)
-        return EXIT_FAILED
-    output = args.output or args.input.with_name(args.input.stem + ".thumbnail.png")
-    output.write_bytes(thumbnail.data)
-    print(describe(thumbnail))
-    print(f"wrote {output}")
-    return EXIT_OK
+        return error
+
+
+def _images_at_once(images: SandboxedImages | InProcessImages, files: int) -> int:
+    """Files decoded at once: one per worker (in process: one)."""
+    workers = images.sandbox.workers if isinstance(images, SandboxedImages) else 1
+    return max(1, min(workers, files))
+
+
+def normalize_plan(arguments: Sequence[str | Path]) -> list[tuple[Path, Path]] | str:
+    """(input, output) pairs for ``normalize PATH...``, or what is wrong with the arguments.
+
+    Like ``cp``: ``IN`` writes ``IN``'s stem + ``.thumbnail.png`` next to it; ``IN OUT`` writes
+    ``OUT`` when ``OUT`` is not a folder; otherwise the last path is the output folder (made if
+    needed; a path ending in ``/``, or after a folder input, is a folder too) and every other path
+    is an input, a folder standing for the files directly in it (not hidden ones), in name order.
+    """
+    *inputs, last = [Path(argument) for argument in arguments]
+    named_folder = str(arguments[-1]).endswith(("/", os.sep))
+    to_folder = bool(inputs) and (
+        last.is_dir() or named_folder or len(arguments) > 2 or any(path.is_dir() for path in inputs)
+    )
+    if inputs and not to_folder:
+        return f"{inputs[0]} is not a file" if not inputs[0].is_file() else [(inputs[0], last)]
+    files: list[Path] = []
+    for source in inputs if to_folder else [last]:
+        if source.is_dir():
+            files += sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+        elif source.is_file():
+            files.append(source)
+        else:
+            return f"{source} is neither a file nor a folder"
+    if not files:
+        return "no files to normalize"
+    if not to_folder:
+        return [(file, file.with_name(file.stem + ".thumbnail.png")) for file in files]
+    stems = [file.stem for file in files]
+    clashes = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if clashes:
+        return f"several inputs would write {', '.join(c + '.thumbnail.png' for c in clashes)}"
+    return [(file, last / (file.stem + ".thumbnail.png")) for file in files]
 
 
 def _dead_letters(env: dict[str, str]) -> DeadLetters:

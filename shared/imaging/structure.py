@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging.failures import image_error
+from shared.imaging.headers import gif_image_descriptors
 
 #: Chunks before the first IDAT (metadata), and chunks in all.
 MAX_PNG_METADATA_CHUNKS = 4_096
@@ -225,33 +226,12 @@ def _check_tiff_chunks(data: bytes, order: str, offset_size: int, first: int, en
 
 def count_gif_frames(data: bytes) -> int:
     """Image descriptors in a GIF; ImageTooComplex past ``MAX_FRAMES``."""
-    if len(data) < 13:
-        return 1
-    flags = data[10]
-    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
     frames = 0
-    while pos < len(data):
-        block = data[pos]
-        if block == 0x2C:
-            frames += 1
-            if frames > MAX_FRAMES:
-                raise _too_complex("frames", "GIF", f"more than {MAX_FRAMES:,} frames", data, MAX_FRAMES)
-            if pos + 10 > len(data):
-                break
-            local = data[pos + 9]
-            pos += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
-            pos = _skip_sub_blocks(data, pos + 1)  # past the LZW code size, then the data
-        elif block == 0x21:
-            pos = _skip_sub_blocks(data, pos + 2)
-        else:
-            break
+    for _position in gif_image_descriptors(data):
+        frames += 1
+        if frames > MAX_FRAMES:
+            raise _too_complex("frames", "GIF", f"more than {MAX_FRAMES:,} frames", data, MAX_FRAMES)
     return max(1, frames)
-
-
-def _skip_sub_blocks(data: bytes, pos: int) -> int:
-    while pos < len(data) and data[pos] != 0:
-        pos += data[pos] + 1
-    return pos + 1
 
 
 def _too_complex(limit: str, fmt: str, what: str, data: bytes, bound: int, **known: int) -> ThumbnailError:

@@ -37,6 +37,7 @@ from bench.corpus import ITEMS, Item, ensure
 from bench.fresh import run_child
 from shared.imaging import estimate_decode_bytes, probe
 from shared.imaging.admission import bytes_per_pixel
+from shared.imaging.decoders import preload
 from shared.sandbox.procfs import reset_peak_rss, status_bytes
 from shared.settings import ImageLimits
 
@@ -74,6 +75,7 @@ def child(method: str, path: str) -> None:
     """Run one method on one file and print a JSON line with time and memory."""
     data = Path(path).read_bytes()
     run = {"ours": _ours, "naive": _naive, "decode": _decode}[method]
+    preload("JPEG", hdr=True)  # the decoder libraries, loaded before the job as the worker does
     reset = reset_peak_rss()
     before = status_bytes("VmRSS")
     started = time.perf_counter()

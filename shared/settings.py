@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from shared.core.retry import RetrySettings
 from shared.core.secret import Secret
 from shared.edges.config import ItwinSettings, StorageConnection
-from shared.imaging.limits import API_MAX_THUMBNAIL_BYTES, ImageLimits
+from shared.imaging.limits import API_MAX_THUMBNAIL_BYTES, INSTANCE_MEMORY_SIZES_MB, ImageLimits, decode_cap_for
 from shared.sandbox.config import SandboxSettings
 
 #: Every setting name the code reads, with its default (``None``: required, or optional with no
@@ -41,6 +41,7 @@ DEFAULTS: dict[str, str | None] = {
     "ALLOW_TIFF": "true",
     "HDR_EXPOSURE_STOPS": "auto",
     "IMAGE_MEMORY_BUDGET_MB": "1024",
+    "INSTANCE_MEMORY_MB": "2048",
     "IMAGE_ISOLATION": "true",
     "IMAGE_TIMEOUT_SECONDS": "20",
     "IMAGE_WORKERS": "2",
@@ -181,8 +182,18 @@ def load_image_limits(env: Mapping[str, str] | None = None) -> ImageLimits:
         max_pixels=reader.integer("MAX_IMAGE_PIXELS", minimum=1),
         allow_tiff=reader.boolean("ALLOW_TIFF"),
         memory_budget_bytes=reader.integer("IMAGE_MEMORY_BUDGET_MB", minimum=64) * 1024 * 1024,
+        decode_cap_bytes=decode_cap_for(_instance_memory_mb(reader)),
         hdr_exposure_stops=reader.stops("HDR_EXPOSURE_STOPS"),
     )
+
+
+def _instance_memory_mb(reader: _Reader) -> int:
+    """``INSTANCE_MEMORY_MB``: the Flex Consumption instance size the per-decode cap derives from."""
+    size = reader.integer("INSTANCE_MEMORY_MB")
+    if size not in INSTANCE_MEMORY_SIZES_MB:
+        sizes = ", ".join(str(mb) for mb in INSTANCE_MEMORY_SIZES_MB)
+        raise SettingsError("INSTANCE_MEMORY_MB", f"must be a Flex Consumption instance size ({sizes}), got {size}")
+    return size
 
 
 def load_sandbox_settings(env: Mapping[str, str] | None = None) -> SandboxSettings:

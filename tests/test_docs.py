@@ -10,12 +10,14 @@ Anchors are made the way GitHub renders a heading's id (lower case; punctuation 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from pathlib import Path
 
 import pytest
 
 from shared.ops.cli import _parser
+from shared.sandbox.pool import WORKER_ENV
 from tests.repo import ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -24,14 +26,18 @@ INLINE = re.compile(r"`([^`\n]+)`")
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 
 #: Upper-case names the docs use that are not settings of the app: azd environment values, platform
-#: settings, a kernel limit and a Pillow flag.
+#: settings, a kernel limit, a Pillow flag and an OpenEXR error code.
 #: azd environment values the deploy reads (``${NAME}`` in infra/main.parameters.json), and names that are not settings.
 AZD_VALUES = set(re.findall(r"\$\{(\w+)", (ROOT / "infra" / "main.parameters.json").read_text()))
 #: Platform app settings the deployment sets for the host and the worker (``name: 'X'`` in function-app.bicep).
 PLATFORM_SETTINGS = set(
     re.findall(r"name: '([A-Z][A-Z0-9_]+)'", (ROOT / "infra/modules/function-app.bicep").read_text())
 )
-NOT_SETTINGS = AZD_VALUES | PLATFORM_SETTINGS | {"RLIMIT_AS", "LOAD_TRUNCATED_IMAGES"}
+#: What the image workers' environment sets for the libraries they load (``shared.sandbox.pool.WORKER_ENV``).
+WORKER_SETTINGS = set(WORKER_ENV) - set(os.environ)
+NOT_SETTINGS = (
+    AZD_VALUES | PLATFORM_SETTINGS | WORKER_SETTINGS | {"RLIMIT_AS", "LOAD_TRUNCATED_IMAGES", "EXR_ERR_OUT_OF_MEMORY"}
+)
 #: A setting's shape, not inside a path or a file name (``IMG_0042.HEIC``).
 SETTING_SHAPE = re.compile(r"(?<![/.\w-])[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+(?:__[A-Za-z]+)?(?![\w/]|\.\w)")
 

@@ -194,6 +194,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           name: 'ITWIN_CLIENT_SECRET'
           value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${keyVaultSecretName}/)'
         }
+        // The per-decode memory cap is half the instance (shared.imaging.limits.decode_cap_for).
+        {
+          name: 'INSTANCE_MEMORY_MB'
+          value: string(instanceMemoryMB)
+        }
         {
           name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
           value: appInsights.properties.ConnectionString

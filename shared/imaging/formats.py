@@ -58,6 +58,7 @@ _LAZY_DECODERS: dict[str, Callable[[], type[ImageFile.ImageFile]]] = {
 #: start with "BM" out of the BMP decoder (it is ``unknown``, not a corrupt bitmap).
 _BMP_HEADER_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
 _TIFF_PREFIXES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_AVIF_BRANDS = {b"avif", b"avis"}
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"}
 
 
@@ -115,6 +116,20 @@ def _iso_brand(data: bytes) -> bytes | None:
     return data[8:12] if data[4:8] == b"ftyp" else None
 
 
+def _is_avif(data: bytes) -> bool:
+    """AVIF by its major brand, or a generic HEIF brand (``mif1``/``msf1``, which some encoders
+    write first) with ``avif``/``avis`` among the compatible brands and no HEVC brand: such a
+    file holds AV1, which only the AVIF decoder reads."""
+    major = _iso_brand(data)
+    if major in _AVIF_BRANDS:
+        return True
+    if major not in (b"mif1", b"msf1"):
+        return False
+    size = int.from_bytes(data[0:4], "big")
+    compatible = {data[at : at + 4] for at in range(16, min(size, len(data), 256) - 3, 4)}
+    return bool(compatible & _AVIF_BRANDS) and not compatible & (_HEIF_BRANDS - {b"mif1", b"msf1"})
+
+
 def _text_head(data: bytes) -> str:
     """The first KiB as lower-case text with BOM and leading whitespace removed (SVG, HTML, XML)."""
     head = data[:1024]
@@ -143,18 +158,19 @@ _SIGNATURES: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
     ("EPS", lambda d: d.startswith((b"%!PS", b"\xc5\xd0\xd3\xc6"))),
     ("PSD", lambda d: d.startswith(b"8BPS")),
     ("SVG", _is_svg),
-    ("AVIF", lambda d: _iso_brand(d) in (b"avif", b"avis")),
+    ("AVIF", _is_avif),
     ("HEIF", lambda d: _iso_brand(d) in _HEIF_BRANDS),
     ("JPEG2000", lambda d: d.startswith((b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51"))),
     ("JPEGXL", lambda d: d.startswith((b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n"))),
-    ("TGA", is_tga2),
-    ("ICO", _is_ico),
+    # Leading magic numbers before TGA's trailing footer: any file can end with that footer.
     ("OPENEXR", lambda d: d.startswith(EXR_MAGIC)),
     ("HDR", lambda d: d.startswith((b"#?RADIANCE", b"#?RGBE"))),
     ("QOI", lambda d: d.startswith(b"qoif")),
     ("DDS", lambda d: d.startswith(b"DDS ")),
     ("ZIP", lambda d: d.startswith(b"PK\x03\x04")),
     ("GZIP", lambda d: d.startswith(b"\x1f\x8b")),
+    ("TGA", is_tga2),
+    ("ICO", _is_ico),
     ("HTML", _is_html),
     ("XML", lambda d: _text_head(d).startswith("<?xml")),
 )

@@ -21,10 +21,10 @@ from PIL import Image, ImageFile
 
 from shared.core.errors import ErrorCode
 from shared.imaging.decoders.exr import ExrImageFile
-from shared.imaging.failures import image_error
+from shared.imaging.failures import decode_failure, image_error
 from shared.imaging.geometry import Size, fit_within, reduce_factors, stored_box
 from shared.imaging.models import ImageInfo
-from shared.imaging.orientation import apply_orientation
+from shared.imaging.orientation import apply_orientation, read_orientation
 from shared.imaging.resize import downscale, strip_bytes, strip_rows, tile_columns
 
 #: Float arrays alive at once while tone-mapping the small image (planes, straight colour,
@@ -32,8 +32,12 @@ from shared.imaging.resize import downscale, strip_bytes, strip_rows, tile_colum
 #: The estimate counts them at the reduced size (up to 4x the fitted pixels), so 8 suffice.
 TONEMAP_ARRAYS = 8
 
-#: The OpenEXR library's own buffers: a compressed and an uncompressed chunk per decoding thread.
+#: The OpenEXR library's own buffers: a compressed and an uncompressed chunk per decoding thread,
+#: at least this much; more for a chunk of very wide scanlines (``exr_library_bytes``).
 EXR_LIBRARY_BYTES = 32 * 1024 * 1024
+
+#: The most scanlines an OpenEXR chunk holds (DWAB; ZIP and PXR24 hold 16, PIZ, B44 and DWAA 32).
+EXR_MAX_CHUNK_ROWS = 256
 
 #: Planes shrunk at once (the function instance's two cores).
 SHRINK_THREADS = 2
@@ -47,7 +51,7 @@ def render_hdr(
     info: ImageInfo,
     box: Size,
     fixed_stops: float | None,
-    decode: Callable[[ImageFile.ImageFile, ImageInfo], None],
+    decode: Callable[[ImageFile.ImageFile, ImageInfo], object],
 ) -> tuple[Image.Image, list[str]]:
     """The 8-bit picture for an HDR image, fitted into ``box`` and oriented; and the steps taken.
 
@@ -55,9 +59,10 @@ def render_hdr(
     """
     from shared.imaging.tonemap import tone_map
 
-    fit = fit_within((info.width, info.height), stored_box(box, info.orientation))
     steps: list[str] = []
+    orientation = info.orientation
     if isinstance(image, ExrImageFile):
+        fit = fit_within((info.width, info.height), stored_box(box, orientation))
         source = _exr_planes(image, info)
         has_alpha = image.mode.endswith("A")
         if has_alpha and _is_opaque(source[-1]):
@@ -66,6 +71,10 @@ def render_hdr(
         planes = _shrink_all(source, fit)
     else:
         decode(image, info)
+        # Pillow applies a TIFF's Orientation tag while loading (and removes the tag): read it again
+        # so the picture is turned once.
+        orientation = read_orientation(image)
+        fit = fit_within(image.size, stored_box(box, orientation))
         small, _factor = downscale(image, fit, None)
         planes = [small]
         has_alpha = False
@@ -76,9 +85,9 @@ def render_hdr(
     how = "auto" if mapped.automatic else "HDR_EXPOSURE_STOPS"
     steps.append(f"tone-map ACES filmic, exposure {round(mapped.stops, 2) + 0.0:+.2f} stops ({how}), sRGB")
     picture = _merge(mapped.planes)
-    if info.orientation != 1:
-        steps.append(f"orientation {info.orientation}")
-    return apply_orientation(picture, info.orientation), steps
+    if orientation != 1:
+        steps.append(f"orientation {orientation}")
+    return apply_orientation(picture, orientation), steps
 
 
 def estimate_hdr_bytes(info: ImageInfo, fixed_overhead: int) -> int:
@@ -103,15 +112,26 @@ def estimate_hdr_bytes(info: ImageInfo, fixed_overhead: int) -> int:
     else:
         working = 3 * planes * pixels * 4
     tonemap = TONEMAP_ARRAYS * reduced * 4
-    library = EXR_LIBRARY_BYTES if info.format == "OPENEXR" else 0
+    library = exr_library_bytes(info) if info.format == "OPENEXR" else 0
     return decoded + working + tonemap + library + fixed_overhead
+
+
+def exr_library_bytes(info: ImageInfo) -> int:
+    """The OpenEXR library's chunk buffers: a packed and an unpacked chunk of up to
+    ``EXR_MAX_CHUNK_ROWS`` rows of every channel.  For ordinary frames that is under
+    ``EXR_LIBRARY_BYTES``; a 40,000,000x1 half RGB row is one 240 MB chunk, which the library
+    allocates next to the decoded channels (in a worker granted only the 32 MB it failed with
+    EXR_ERR_OUT_OF_MEMORY)."""
+    rows = min(info.height, EXR_MAX_CHUNK_ROWS)
+    chunk = -(-info.decoder_bytes * rows // max(1, info.height))
+    return max(EXR_LIBRARY_BYTES, 2 * chunk)
 
 
 def _exr_planes(image: ExrImageFile, info: ImageInfo) -> list[Any]:
     try:
         return image.linear_planes()
     except EXR_ERRORS as exc:
-        raise image_error(ErrorCode.CORRUPT_IMAGE, f"the OpenEXR data could not be decoded: {exc}", info) from exc
+        raise decode_failure(exc, info) from exc
     except SyntaxError as exc:
         raise image_error(ErrorCode.CORRUPT_IMAGE, f"the OpenEXR data is inconsistent: {exc}", info) from exc
 

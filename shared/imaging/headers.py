@@ -9,6 +9,7 @@ process-wide bomb check on it.  For those the size is read here, before Pillow s
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
 from PIL import Image
 
@@ -49,19 +50,35 @@ def gif_canvas(data: bytes) -> Size | None:
     if len(data) < 13:
         return None
     width, height = struct.unpack_from("<HH", data, 6)
+    for pos in gif_image_descriptors(data):
+        if pos + 9 > len(data):
+            break
+        left, top, frame_w, frame_h = struct.unpack_from("<4H", data, pos + 1)
+        return max(width, left + frame_w), max(height, top + frame_h)
+    return width, height
+
+
+def gif_image_descriptors(data: bytes) -> Iterator[int]:
+    """Where each image descriptor (0x2C) of a GIF starts, in order: the one walk of a GIF's
+    blocks, skipping extensions and image data by their sub-block lengths (nothing is decoded).
+    Ends at the trailer, at a byte that starts no block (the decoder judges that), or at the end."""
+    if len(data) < 13:
+        return
     flags = data[10]
     pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
     while pos < len(data):
         block = data[pos]
-        if block == 0x2C:  # image descriptor: left, top, width, height
-            if pos + 9 > len(data):
-                break
-            left, top, frame_w, frame_h = struct.unpack_from("<4H", data, pos + 1)
-            return max(width, left + frame_w), max(height, top + frame_h)
-        if block != 0x21:  # neither an extension nor an image: let the decoder judge it
-            break
-        pos = _skip_sub_blocks(data, pos + 2)
-    return width, height
+        if block == 0x2C:
+            yield pos
+            if pos + 10 > len(data):
+                return
+            local = data[pos + 9]
+            pos += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
+            pos = _skip_sub_blocks(data, pos + 1)  # past the LZW code size, then the data
+        elif block == 0x21:
+            pos = _skip_sub_blocks(data, pos + 2)
+        else:
+            return
 
 
 def gif_screen(data: bytes) -> Size | None:

@@ -19,8 +19,10 @@ from contextlib import contextmanager
 from PIL import Image, ImageFile
 
 from shared.core.errors import ErrorCode
+from shared.imaging.decoders.jpeg import decode_strict
+from shared.imaging.decoders.png import check_crcs
 from shared.imaging.encode import encode_png
-from shared.imaging.failures import image_error
+from shared.imaging.failures import decode_failure, image_error
 from shared.imaging.geometry import Size, draft_request, fit_within, stored_box
 from shared.imaging.icc import to_srgb
 from shared.imaging.limits import ImageLimits
@@ -50,7 +52,7 @@ def normalize(data: bytes, limits: ImageLimits, info: ImageInfo | None = None) -
             if probed.hdr:
                 picture, source, steps = _render_hdr(image, probed, limits)
             else:
-                picture, source, steps = _render(image, probed, (limits.max_width, limits.max_height))
+                picture, source, steps = _render(image, data, probed, (limits.max_width, limits.max_height))
         encoded, final, notes = encode_png(picture, limits.max_output_bytes, source)
     except MemoryError as exc:
         raise out_of_memory("decoding", len(data), info) from exc
@@ -79,25 +81,27 @@ def _opened(
             yield image, info
 
 
-def _render(image: ImageFile.ImageFile, info: ImageInfo, box: Size) -> tuple[Image.Image, ImageInfo, list[str]]:
+def _render(
+    image: ImageFile.ImageFile, data: bytes, info: ImageInfo, box: Size
+) -> tuple[Image.Image, ImageInfo, list[str]]:
     """Decode, shrink into ``box``, convert to an output mode in sRGB, orient; strip metadata.
 
     Returns the picture, ``info`` with the orientation found after decoding, and the steps.
     """
     steps: list[str] = []
     region = _draft(image, info, box, steps)
-    _decode(image, info)
+    pixels = _decode(image, info, data)
     # Read again: a PNG's eXIf chunk may follow the pixels, where the probe could not see it.
     info = dataclasses.replace(info, orientation=read_orientation(image))
     fit = fit_within((info.width, info.height), stored_box(box, info.orientation))
-    picture, (fx, fy) = downscale(image, fit, resizable_converter(image), region)
+    picture, (fx, fy) = downscale(pixels, fit, resizable_converter(pixels), region)
     if fx == fy > 1:
         steps.append(f"reduce 1/{fx}")
     elif fx != fy:
         steps.append(f"reduce 1/{fx} x 1/{fy}")
     picture = _finish(picture, image.info.get("icc_profile"), info.orientation, steps)
-    if picture is image:  # nothing to change; the source is closed when the caller's block ends
-        picture = image.copy()
+    if picture is image or picture is pixels:  # nothing changed: copy out of the source's buffer
+        picture = picture.copy()
     picture.info = {}
     return picture, info, steps
 
@@ -143,14 +147,23 @@ def _draft(image: ImageFile.ImageFile, info: ImageInfo, box: Size, steps: list[s
     return region
 
 
-def _decode(image: ImageFile.ImageFile, info: ImageInfo) -> None:
-    """Decode the pixels; truncation and damage become CORRUPT_IMAGE (truncated images are never
-    accepted: ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays off)."""
+def _decode(image: ImageFile.ImageFile, info: ImageInfo, data: bytes | None = None) -> Image.Image:
+    """The decoded pixels; truncation and damage become CORRUPT_IMAGE (truncated images are never
+    accepted: ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays off).
+
+    With ``data``, damage the format can show is looked for as well: a JPEG is decoded by a strict
+    libjpeg-turbo (``decoders.jpeg``), which refuses what Pillow's decoder only warns about, and a
+    PNG's chunk CRCs are checked (``decoders.png``).  The JPEG's pixels are then a new image;
+    for every other format they are ``image`` itself.
+    """
     try:
+        if data is not None and info.format == "JPEG":
+            return decode_strict(image, data)
+        if data is not None and info.format == "PNG":
+            check_crcs(data)
         image.load()
     except Image.DecompressionBombError as exc:
         raise image_error(ErrorCode.IMAGE_TOO_MANY_PIXELS, str(exc), info) from exc
-    except DECODE_ERRORS as exc:
-        raise image_error(
-            ErrorCode.CORRUPT_IMAGE, f"the {info.format} data could not be decoded: {explain(exc)}", info
-        ) from exc
+    except (*DECODE_ERRORS, RuntimeError) as exc:  # RuntimeError: libavif's and libheif's failures
+        raise decode_failure(exc, info, explain(exc)) from exc
+    return image

@@ -16,9 +16,10 @@ from typing import Any
 from PIL import Image, ImageFile, PngImagePlugin
 
 from shared.core.errors import ErrorCode, ThumbnailError
-from shared.imaging.decoder_memory import decoder_bytes
+from shared.imaging.admission import estimate_decode_bytes
+from shared.imaging.decoder_memory import decoder_bytes, opening_bytes
 from shared.imaging.decoders import extra_decoder_bytes, sample_facts
-from shared.imaging.failures import image_error
+from shared.imaging.failures import image_error, is_out_of_memory
 from shared.imaging.formats import allowed_formats, decoder_for, sniff
 from shared.imaging.geometry import (
     draft_request,
@@ -65,15 +66,20 @@ def probe(data: bytes, limits: ImageLimits) -> ImageInfo:
         raise out_of_memory("probe", len(data)) from exc
 
 
-def out_of_memory(step: str, size: int, info: ImageInfo | None = None) -> ThumbnailError:
+def out_of_memory(
+    step: str, size: int, info: ImageInfo | None = None, fmt: str | None = None, said: str | None = None
+) -> ThumbnailError:
     """``ImageTooComplex`` for a MemoryError: a decoder that cannot allocate what the file asks for
-    (Pillow refuses rows over 2**31 bits outright; in the sandbox, the address-space limit)."""
+    (Pillow refuses rows over 2**31 bits outright; in the sandbox, the address-space limit).
+    ``said`` is the library's own message, when it reported the failure as an error of its own."""
     return image_error(
         ErrorCode.IMAGE_TOO_COMPLEX,
-        f"{step} ran out of memory: the file asks the decoder for more than it can allocate",
+        f"{step} ran out of memory: the file asks the decoder for more than it can allocate"
+        + (f" ({said})" if said else ""),
         info,
         limit="memory",
         bytes=size,
+        format=fmt,
     )
 
 
@@ -114,7 +120,9 @@ def open_checked(data: bytes, limits: ImageLimits) -> Iterator[tuple[ImageFile.I
     try:
         known = {"format": fmt, "width": image.width, "height": image.height, "mode": image.mode, "bytes": len(data)}
         check_pixel_cap(known, limits)  # before counting frames, which walks the whole file
-        yield image, _describe(image, fmt, data, limits, jpeg)
+        info = _describe(image, fmt, data, limits, jpeg)
+        check_decode_cap(info, limits)
+        yield image, info
     finally:
         image.close()
 
@@ -167,6 +175,29 @@ def check_pixel_cap(known: dict[str, Any], limits: ImageLimits) -> None:
         raise _too_many_pixels(known, limits.max_pixels, "MAX_IMAGE_PIXELS")
 
 
+def check_decode_cap(info: ImageInfo, limits: ImageLimits) -> None:
+    """IMAGE_TOO_COMPLEX (``limit: memory-cap``) when decoding needs more than one decode may have
+    (``limits.decode_cap_bytes``, from ``INSTANCE_MEMORY_MB``): such a file is refused from its
+    header, instead of running alone over the whole budget or being granted more than the
+    instance has."""
+    needed = estimate_decode_bytes(info)
+    if needed > limits.decode_cap_bytes:
+        raise _over_cap(needed, limits, info)
+
+
+def _over_cap(needed: int, limits: ImageLimits, info: ImageInfo | None = None, **known: Any) -> ThumbnailError:
+    return image_error(
+        ErrorCode.IMAGE_TOO_COMPLEX,
+        f"decoding needs about {needed / 2**20:,.0f} MiB, more than one decode may use "
+        f"({limits.decode_cap_bytes / 2**20:,.0f} MiB, half of INSTANCE_MEMORY_MB)",
+        info,
+        limit="memory-cap",
+        estimate_bytes=needed,
+        decode_cap_bytes=limits.decode_cap_bytes,
+        **known,
+    )
+
+
 def _check_raw_canvas(fmt: str, data: bytes, limits: ImageLimits) -> None:
     """The pixel cap for decoders that allocate or check while opening (WebP, GIF).
 
@@ -177,9 +208,12 @@ def _check_raw_canvas(fmt: str, data: bytes, limits: ImageLimits) -> None:
     if canvas is None:
         return
     width, height = canvas
-    known = {"format": fmt, "width": width, "height": height, "bytes": len(data)}
+    known: dict[str, Any] = {"format": fmt, "width": width, "height": height, "bytes": len(data)}
     if width * height > limits.max_pixels:
         raise _too_many_pixels(known, limits.max_pixels, "MAX_IMAGE_PIXELS")
+    opening = opening_bytes(data)  # WebP's decoder sets up its canvases while opening
+    if opening > limits.decode_cap_bytes:
+        raise _over_cap(opening, limits, None, **known)
     if fmt == "GIF" and canvas != gif_screen(data) and pillow_would_object(width * height):
         threshold = Image.MAX_IMAGE_PIXELS or 0
         raise _too_many_pixels(known, threshold, "Pillow's GIF decoder limit (PIL.Image.MAX_IMAGE_PIXELS)")
@@ -201,7 +235,9 @@ def _open(decoder: type[ImageFile.ImageFile], fmt: str, data: bytes) -> ImageFil
         return decoder(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
         raise image_error(ErrorCode.IMAGE_TOO_MANY_PIXELS, str(exc), format=fmt, bytes=len(data)) from exc
-    except DECODE_ERRORS as exc:
+    except (*DECODE_ERRORS, RuntimeError) as exc:  # RuntimeError: libheif's and libavif's failures
+        if is_out_of_memory(exc):
+            raise out_of_memory("opening the file", len(data), None, fmt, explain(exc)) from exc
         raise image_error(
             ErrorCode.CORRUPT_IMAGE, f"the {fmt} header could not be read: {explain(exc)}", format=fmt, bytes=len(data)
         ) from exc
@@ -239,7 +275,7 @@ def _describe(
         reduce_factors=reduce_factors(decoded, fit),
         target=fit,
         decoder_bytes=decoder_bytes(image, fmt, data, jpeg, limits.memory_budget_bytes)
-        + extra_decoder_bytes(image, fmt),
+        + extra_decoder_bytes(image, fmt, len(data)),
         **sample_facts(image, fmt),
     )
 

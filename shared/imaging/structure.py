@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging.failures import image_error
+from shared.imaging.headers import gif_image_descriptors
 
 #: Chunks before the first IDAT (metadata), and chunks in all.
 MAX_PNG_METADATA_CHUNKS = 4_096
@@ -32,6 +33,10 @@ MAX_JPEG_FILL_BYTES = 65_536
 MAX_JPEG_SCANS = 100
 #: TIFF IFDs (pages) and GIF frames.
 MAX_FRAMES = 10_000
+#: Strips or tiles in one TIFF page: 16x16 tiles over a 140 MP frame are 547,000, one-row strips
+#: of an 8K frame 4,320.
+MAX_TIFF_CHUNKS = 1_048_576
+_TIFF_CHUNK_TAGS = frozenset({273, 279, 324, 325})  # StripOffsets, StripByteCounts, TileOffsets, TileByteCounts
 
 _FILL = re.compile(rb"\xff+")
 _STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0-7: no length field
@@ -161,53 +166,72 @@ def _sampling(data: bytes, pos: int, length: int) -> tuple[tuple[int, int], ...]
 
 
 def count_tiff_ifds(data: bytes) -> int:
-    """IFDs in the chain (a cycle ends the count); ImageTooComplex past ``MAX_FRAMES``."""
-    if len(data) < 8 or data[2:4] not in (b"*\x00", b"\x00*"):
-        return 1  # BigTIFF and damaged headers: Pillow's own parser judges them
-    order = "<" if data[:2] == b"II" else ">"
-    offset = struct.unpack_from(order + "I", data, 4)[0]
+    """IFDs in the chain (a cycle ends the count), classic TIFF and BigTIFF alike; ImageTooComplex
+    past ``MAX_FRAMES`` IFDs, or past ``MAX_TIFF_CHUNKS`` strips or tiles in one IFD (Pillow reads
+    every offset of the first page into Python, and libtiff walks them)."""
+    layout = _tiff_layout(data)
+    if layout is None:
+        return 1  # a damaged header: Pillow's own parser judges it
+    order, offset_size, offset = layout
+    count_format, entry_size = ("Q", 20) if offset_size == 8 else ("H", 12)
     seen: set[int] = set()
-    while offset and offset not in seen and offset + 2 <= len(data):
+    while offset and offset not in seen and offset + offset_size <= len(data):
         seen.add(offset)
         if len(seen) > MAX_FRAMES:
             raise _too_complex("frames", "TIFF", f"more than {MAX_FRAMES:,} pages (IFDs)", data, MAX_FRAMES)
-        entries = struct.unpack_from(order + "H", data, offset)[0]
-        next_at = offset + 2 + 12 * entries
-        if next_at + 4 > len(data):
+        entries = struct.unpack_from(order + count_format, data, offset)[0]
+        first = offset + struct.calcsize(count_format)
+        next_at = first + entry_size * entries
+        if next_at + offset_size > len(data):
             break
-        offset = struct.unpack_from(order + "I", data, next_at)[0]
+        _check_tiff_chunks(data, order, offset_size, first, entries, entry_size)
+        offset = struct.unpack_from(order + ("Q" if offset_size == 8 else "I"), data, next_at)[0]
     return max(1, len(seen))
+
+
+def _tiff_layout(data: bytes) -> tuple[str, int, int] | None:
+    """(byte order, offset size, first IFD offset) for classic TIFF (4-byte offsets) or BigTIFF
+    (version 43, 8-byte offsets); ``None`` for a header that is neither."""
+    if len(data) < 8 or data[:2] not in (b"II", b"MM"):
+        return None
+    order = "<" if data[:2] == b"II" else ">"
+    version = struct.unpack_from(order + "H", data, 2)[0]
+    if version == 42:
+        return order, 4, struct.unpack_from(order + "I", data, 4)[0]
+    if version == 43 and len(data) >= 16 and struct.unpack_from(order + "HH", data, 4) == (8, 0):
+        return order, 8, struct.unpack_from(order + "Q", data, 8)[0]
+    return None
+
+
+def _check_tiff_chunks(data: bytes, order: str, offset_size: int, first: int, entries: int, size: int) -> None:
+    """ImageTooComplex if an IFD's StripOffsets/StripByteCounts/TileOffsets/TileByteCounts count is
+    over ``MAX_TIFF_CHUNKS``.  Reads each entry's tag and count only (entries past the end of the
+    data end the walk: the decoder judges them)."""
+    count_format = order + ("Q" if offset_size == 8 else "I")
+    for index in range(min(entries, (len(data) - first) // size)):
+        at = first + index * size
+        tag = struct.unpack_from(order + "H", data, at)[0]
+        if tag in _TIFF_CHUNK_TAGS:
+            count = struct.unpack_from(count_format, data, at + 4)[0]
+            if count > MAX_TIFF_CHUNKS:
+                raise _too_complex(
+                    "tiff-chunks",
+                    "TIFF",
+                    f"{count:,} strips or tiles in one page, more than {MAX_TIFF_CHUNKS:,}",
+                    data,
+                    MAX_TIFF_CHUNKS,
+                    chunks=count,
+                )
 
 
 def count_gif_frames(data: bytes) -> int:
     """Image descriptors in a GIF; ImageTooComplex past ``MAX_FRAMES``."""
-    if len(data) < 13:
-        return 1
-    flags = data[10]
-    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
     frames = 0
-    while pos < len(data):
-        block = data[pos]
-        if block == 0x2C:
-            frames += 1
-            if frames > MAX_FRAMES:
-                raise _too_complex("frames", "GIF", f"more than {MAX_FRAMES:,} frames", data, MAX_FRAMES)
-            if pos + 10 > len(data):
-                break
-            local = data[pos + 9]
-            pos += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
-            pos = _skip_sub_blocks(data, pos + 1)  # past the LZW code size, then the data
-        elif block == 0x21:
-            pos = _skip_sub_blocks(data, pos + 2)
-        else:
-            break
+    for _position in gif_image_descriptors(data):
+        frames += 1
+        if frames > MAX_FRAMES:
+            raise _too_complex("frames", "GIF", f"more than {MAX_FRAMES:,} frames", data, MAX_FRAMES)
     return max(1, frames)
-
-
-def _skip_sub_blocks(data: bytes, pos: int) -> int:
-    while pos < len(data) and data[pos] != 0:
-        pos += data[pos] + 1
-    return pos + 1
 
 
 def _too_complex(limit: str, fmt: str, what: str, data: bytes, bound: int, **known: int) -> ThumbnailError:

@@ -33,6 +33,9 @@ MIDDLE_GREY = 0.18
 MAX_AUTO_STOPS = 10.0
 _LUMA_DELTA = 1e-4
 _REC709 = (0.2126, 0.7152, 0.0722)
+#: Past this the ACES curve is clipped to 1 (it crosses 1 at x = 7.24), and float32's largest value.
+_ACES_FLAT = 16.0
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,12 @@ class ToneMapped:
 
 
 def aces_filmic(x: FloatArray) -> FloatArray:
-    """Narkowicz's ACES fit, clipped to 0..1 (negative input is black)."""
-    x = np.maximum(x, 0.0)
+    """Narkowicz's ACES fit, clipped to 0..1 (negative input is black).
+
+    The clipped curve is 1 from x = 7.24 on, so the input is limited to ``_ACES_FLAT`` first: a finite 3e38
+    squared is inf in float32, and inf/inf would be NaN, i.e. black.
+    """
+    x = np.clip(x, 0.0, _ACES_FLAT)
     curve: FloatArray = np.clip((x * (2.51 * x + 0.03)) / (x * (2.43 * x + 0.59) + 0.14), 0.0, 1.0)
     return curve.astype(np.float32)
 
@@ -75,7 +82,8 @@ def auto_stops(colour: list[FloatArray], alpha: FloatArray | None) -> float:
         mean = float((logs * weights).sum() / total) if total > 0 else math.log(MIDDLE_GREY)
     else:
         mean = float(logs.mean())
-    stops = math.log2(MIDDLE_GREY / math.exp(mean))
+    # log2(grey / e^mean) without e^mean, which overflows for a mean log above 709.
+    stops = math.log2(MIDDLE_GREY) - mean / math.log(2) if math.isfinite(mean) else -MAX_AUTO_STOPS
     return max(-MAX_AUTO_STOPS, min(MAX_AUTO_STOPS, stops))
 
 
@@ -87,13 +95,19 @@ def tone_map(planes: list[Any], has_alpha: bool, fixed_stops: float | None) -> T
     colour = arrays[:-1] if has_alpha else arrays
     if alpha is not None:
         safe = np.where(alpha > 1e-6, alpha, 1.0)
-        colour = [np.where(alpha > 1e-6, c / safe, 0.0).astype(np.float32) for c in colour]
+        # Dividing out alpha can overflow float32 (3e38 at alpha 0.5): keep it finite.
+        colour = [_finite(np.where(alpha > 1e-6, c / safe, 0.0)) for c in colour]
     stops = auto_stops(colour, alpha) if fixed_stops is None else fixed_stops
     gain = np.float32(2.0**stops)
     out = [_to_byte(srgb_encode(aces_filmic(c * gain))) for c in colour]
     if alpha is not None:
         out.append(_to_byte(alpha))
     return ToneMapped(out, stops, fixed_stops is None)
+
+
+def _finite(x: FloatArray) -> FloatArray:
+    finite: FloatArray = np.nan_to_num(x.astype(np.float32), nan=0.0, posinf=_FLOAT32_MAX, neginf=0.0)
+    return finite
 
 
 def _to_byte(x: FloatArray) -> npt.NDArray[np.uint8]:

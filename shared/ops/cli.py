@@ -228,9 +228,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--imodel", type=_guid, required=True, help="the iModel id")
     sub.add_argument("file", type=Path)
 
-    sub = command("normalize", "write exactly the bytes that would be uploaded, and say how", _normalize)
-    sub.add_argument("input", type=Path)
-    sub.add_argument("output", nargs="?", help="where to write the PNG; - for stdout (default IN.thumbnail.png)")
+    sub = command(
+        "normalize",
+        "write exactly the bytes that would be uploaded, and say how: normalize IN [OUT|-] | normalize IN... OUTDIR/ "
+        "(files, or folders of files, through one warm worker pool; OUTDIR is created)",
+        _normalize,
+    )
+    sub.add_argument("paths", nargs="+", metavar="PATH", help="inputs, then the output (- for stdout)")
 
     deadletter = commands.add_parser("deadletter", help="list, show and redrive dead-letters", parents=[common])
     actions = deadletter.add_subparsers(required=True, metavar="ACTION")
@@ -431,31 +435,58 @@ def _upload(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 
 def _normalize(args: argparse.Namespace, env: dict[str, str]) -> int:
+    import dataclasses
+
     from shared.core.errors import ThumbnailError
     from shared.imaging import describe
+    from shared.ops.normalize import missing_inputs, normalize_all, normalize_plan
+    from shared.sandbox import image_stage
+    from shared.settings import SettingsError, load_image_limits, load_sandbox_settings
 
-    data = _read(args.input)
+    missing = missing_inputs(args.paths)
+    if missing:
+        raise CliError(EXIT_NOT_FOUND, "; ".join(missing))
+    to_stdout = len(args.paths) == 2 and args.paths[1] == "-"
+    plan = [(Path(args.paths[0]), Path("-"))] if to_stdout else normalize_plan(args.paths)
+    if isinstance(plan, str):
+        raise CliError(EXIT_USAGE, plan)
+    if to_stdout and not plan[0][0].is_file():
+        raise CliError(EXIT_USAGE, f"{args.paths[0]} is not a file")
     try:
-        thumbnail = _thumbnail(data, env)
-    except ThumbnailError as error:
-        print(f"refused: {error.code.value}: {error.message}\nhint: {error.hint}", file=sys.stderr)
-        if error.details:
-            print(f"detected: {json.dumps(error.details)}", file=sys.stderr)
-        return EXIT_FAILED
-    if args.output == "-":  # the PNG is stdout's only content, so it can be piped
-        print(describe(thumbnail), file=sys.stderr)
-        sys.stdout.flush()
-        sys.stdout.buffer.write(thumbnail.data)
-        sys.stdout.buffer.flush()
-        return EXIT_OK
-    output = Path(args.output) if args.output else args.input.with_name(args.input.stem + ".thumbnail.png")
+        limits, sandbox = load_image_limits(env), load_sandbox_settings(env)
+    except SettingsError as error:
+        raise CliError(EXIT_USAGE, str(error)) from error
+    # One stage for every file: its workers start once and stay warm (no more workers than files).
+    images = image_stage(limits, dataclasses.replace(sandbox, workers=min(sandbox.workers, len(plan))))
     try:
-        output.write_bytes(thumbnail.data)
-    except OSError as exc:
-        raise CliError(EXIT_FAILED, f"{output}: cannot be written ({exc.strerror})") from exc
-    print(describe(thumbnail))
-    print(f"wrote {output}")
-    return EXIT_OK
+        results = normalize_all(images, [source for source, _ in plan])
+    finally:
+        images.close()
+    failed = 0
+    for (source, output), result in zip(plan, results, strict=True):
+        prefix = f"{source}: " if len(plan) > 1 else ""
+        if isinstance(result, ThumbnailError):
+            failed += 1
+            print(f"{prefix}refused: {result.code.value}: {result.message}\nhint: {result.hint}", file=sys.stderr)
+            if result.details:
+                print(f"{prefix}detected: {json.dumps(result.details)}", file=sys.stderr)
+            continue
+        if to_stdout:  # the PNG is stdout's only content, so it can be piped
+            print(describe(result), file=sys.stderr)
+            sys.stdout.flush()
+            sys.stdout.buffer.write(result.data)
+            sys.stdout.buffer.flush()
+            continue
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_bytes(result.data)
+        except OSError as exc:
+            raise CliError(EXIT_FAILED, f"{output}: cannot be written ({exc.strerror})") from exc
+        print(f"{prefix}{describe(result)}")
+        print(f"wrote {output}")
+    if len(plan) > 1:
+        print(f"{len(plan) - failed} written, {failed} refused")
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _deadletter_list(args: argparse.Namespace, env: dict[str, str]) -> int:

@@ -48,12 +48,17 @@ WORKER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "shared.sandbox.worker"
 
 #: The worker's environment: the host's, with glibc's malloc held to two arenas.  Each arena
 #: reserves 64 MiB of address space, which counts against ``RLIMIT_AS`` even untouched; a decoder
-#: that starts threads (AVIF, HEIF) would otherwise spend the grant on reservations.
-WORKER_ENV = {**os.environ, "MALLOC_ARENA_MAX": "2"}
+#: that starts threads (AVIF, HEIF) would otherwise spend the grant on reservations.  numpy's
+#: OpenBLAS starts one thread per core with a 32 MiB+ buffer each when numpy is imported (the first
+#: JPEG, EXR or float TIFF a worker decodes), inside the grant; one thread is all it needs here.
+WORKER_ENV = {**os.environ, "MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1"}
 
 #: How long a fresh worker may take to import Pillow and say it is ready (not part of any job's
 #: time limit: a busy machine can take seconds to start an interpreter).
 STARTUP_SECONDS = 60.0
+
+#: How long a worker whose channel closed may take to exit by itself before it is killed.
+EXIT_GRACE_SECONDS = 2.0
 
 
 class WorkerLostError(Exception):
@@ -137,6 +142,12 @@ class Worker:
             self.process.kill()
 
     def _reap(self) -> int | None:
+        """The worker's exit status, killing it if it has not exited by itself within a grace
+        period: a worker whose channel closed is usually exiting (a traceback takes milliseconds
+        to print), and killing it then would report the host's SIGKILL instead of its own exit."""
+        if not self._killed.is_set():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=EXIT_GRACE_SECONDS)
         self.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
@@ -195,7 +206,8 @@ class SandboxedImages:
         """Admitted against the memory budget, then run in a worker.  With a ``deadline``, each wait
         (memory, a free worker) ends early enough for the job's own time limit to fit before it."""
         estimate = estimate_decode_bytes(info)
-        grant = estimate + estimate // 4 + self.sandbox.memory_margin_bytes
+        # Never more than the cap: probe refused anything whose estimate is over it.
+        grant = min(estimate + estimate // 4 + self.sandbox.memory_margin_bytes, self.limits.decode_cap_bytes)
         with admitted_by(self.budget, estimate, deadline, keep=self.sandbox.timeout_seconds):
             header = {"op": "normalize", "info": info_to_json(info), "grant": grant}
             reply, png = self._run(header, data, info, deadline)

@@ -8,12 +8,14 @@ the image stage are imported once, at start-up; then each job is
    and the grant, *before* the input is read, so even receiving the bytes is inside the limit,
 3. the input bytes, read straight into one ``bytes`` object,
 4. ``probe`` or ``normalize``; the reply (a header, and the PNG) goes back on the channel,
-5. the limit lifted again (the hard limit stays unlimited, so an unprivileged process may).
+5. the limit lifted again, to the hard limit (which is never changed, so an unprivileged process
+   may, and a finite one set by the host is kept).
 
 The wall-clock limit is the host's job: it kills a worker that does not answer in time.  A job that
 runs out of memory is answered with ``ImageTooComplex`` and the worker then exits, so its
 successor starts with a clean heap.  Anything written to fd 1 by a library would corrupt the
-channel, so the channel is a duplicate of fd 1 and fd 1 itself is pointed at stderr.
+channel, so the channel is a duplicate of fd 1 and fd 1 itself is pointed at stderr; during a job both
+go to a spill file, of which at most 64 KiB reach stderr (``shared.sandbox.output``).
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from __future__ import annotations
 import os
 import resource
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import IO, Any
 
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging.decoder_memory import opening_bytes
+from shared.imaging.decoders import preload
 from shared.imaging.failures import image_error
 from shared.imaging.limits import ImageLimits
 from shared.imaging.normalize import normalize
@@ -41,6 +45,7 @@ from shared.sandbox.frames import (
     thumbnail_to_json,
     write_frame,
 )
+from shared.sandbox.output import bounded_output
 from shared.sandbox.procfs import reset_peak_rss, status_bytes
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -53,11 +58,14 @@ def address_space_bytes() -> int:
 
 
 def set_address_limit(limit: int | None) -> None:
-    """Cap (or, with ``None``, uncap) the address space; the hard limit is left as it is."""
+    """Cap the address space at ``limit``, or with ``None`` lift the cap back to the hard limit.
+
+    The hard limit is left as it is: a host may run us under a finite one (``ulimit -v``, a
+    container), and a soft limit above it is refused.
+    """
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    soft = resource.RLIM_INFINITY if limit is None else limit
-    if hard != resource.RLIM_INFINITY:
-        soft = min(soft, hard)
+    ceiling = hard if limit is None else limit
+    soft = ceiling if hard == resource.RLIM_INFINITY else min(ceiling, hard)
     resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
@@ -75,7 +83,7 @@ def run_job(header: dict[str, Any], data: bytes) -> tuple[dict[str, Any], bytes 
 Job = Callable[[dict[str, Any], bytes], tuple[dict[str, Any], bytes | None]]
 
 
-def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> int:
+def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job, spill: IO[bytes] | None = None) -> int:
     """Answer jobs until the host closes the pipe; the exit status (0, or 3 after running out of
     memory).
 
@@ -83,12 +91,14 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
     follows with ``reuse`` and no payload, so a 40 MB PNG crosses the pipe once, not twice.
     """
     held = b""
+    spill = spill or tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
     write_frame(channel_out, {"ready": True, "pid": os.getpid(), "address_space": address_space_bytes()})
     while True:
         try:
             header = read_header(channel_in)
         except ChannelClosedError:
             return 0
+        _preload(header)
         limit = address_space_bytes() + int(header["size"]) + int(header["grant"])
         reset_peak_rss()
         rss_before = status_bytes("VmRSS")
@@ -100,10 +110,11 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
             set_address_limit(limit)
             data = held if header.get("reuse") else read_payload(channel_in, header)
             held = b""
-            if header["op"] == "probe":  # opening a WebP allocates its canvases (the pixel cap bounds them)
-                limit += opening_bytes(data)
+            if header["op"] == "probe":  # opening a WebP allocates its canvases (the cap bounds them)
+                limit += min(opening_bytes(data), int(header["limits"].get("decode_cap_bytes", 0)))
                 set_address_limit(limit)
-            reply, payload = run(header, data)
+            with bounded_output(spill):
+                reply, payload = run(header, data)
             if header["op"] == "probe":
                 held = data
         except ThumbnailError as error:
@@ -132,6 +143,13 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job) -> 
         write_frame(channel_out, {**reply, "retire": retire}, payload)
         if retire:
             return 3
+
+
+def _preload(header: dict[str, Any]) -> None:
+    """Load a normalize job's decoder libraries before its limit is set (``decoders.preload``)."""
+    info = header.get("info") if header.get("op") == "normalize" else None
+    if isinstance(info, dict):
+        preload(info.get("format"), bool(info.get("hdr")))
 
 
 def _out_of_memory(header: dict[str, Any], limit: int, started: float, exc: MemoryError) -> ThumbnailError:

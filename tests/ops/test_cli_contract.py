@@ -54,7 +54,7 @@ BAD_ARGUMENTS: dict[str, list[list[str]]] = {
     "drain": [["--workers", "0"], ["--workers", "many"], ["--workers", "-3"]],
     "watch": [["--interval", "-1"], ["--interval", "nan"], ["--interval", "soon"], ["--workers", "0"]],
     "upload": [["--imodel", "not-a-guid"], ["--imodel", ""]],
-    "normalize": [["a", "b", "c"]],
+    "normalize": [["--json"], ["--workers", "2"]],  # many inputs are valid (IN... OUTDIR/), options are not
     "deadletter list": [["--imodel", "bad"], ["--code", "NoSuchCode"], ["--imodel", "5e19bee0"]],
     "deadletter show": [["extra-blob"]],
     "deadletter redrive": [["--imodel", "bad"], ["--code", "NoSuchCode"]],

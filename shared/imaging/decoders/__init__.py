@@ -37,21 +37,35 @@ def sample_facts(image: ImageFile.ImageFile, fmt: str) -> dict[str, Any]:
     return {"bit_depth": 8, "hdr": False}
 
 
-def extra_decoder_bytes(image: ImageFile.ImageFile, fmt: str) -> int:
+def extra_decoder_bytes(image: ImageFile.ImageFile, fmt: str, size: int = 0) -> int:
     """What these decoders hold while decoding beyond Pillow's frame (``ImageInfo.decoder_bytes``,
     added to ``decoder_memory.decoder_bytes``): libheif's and libavif's planes and buffers; for an
-    EXR, every stored channel as stored (the HDR estimate counts no Pillow frame for it)."""
+    EXR, the beauty channels as stored (only they are decoded; the HDR estimate counts no Pillow
+    frame for it).  ``size`` is the file's length: pillow-heif copies a HEIF's boxes (an ICC
+    profile of many MB) while opening it."""
     from shared.imaging.decoders.exr import ExrImageFile
 
     pixels = image.width * image.height
     if isinstance(image, ExrImageFile):
         return image.exr.decoded_bytes
     if fmt == "HEIF":
-        from shared.imaging.decoders.heif import heif_extra_bytes_per_pixel
+        from shared.imaging.decoders.heif import HEIF_OPENING_COPIES, heif_extra_bytes_per_pixel
 
-        return pixels * heif_extra_bytes_per_pixel(image.mode, int(image.info.get("bit_depth", 8)))
+        planes = pixels * heif_extra_bytes_per_pixel(image.mode, int(image.info.get("bit_depth", 8)))
+        return planes + HEIF_OPENING_COPIES * size
     if fmt == "AVIF":
         from shared.imaging.decoders.heif import AVIF_EXTRA_BYTES_PER_PIXEL
 
         return pixels * AVIF_EXTRA_BYTES_PER_PIXEL
     return 0
+
+
+def preload(fmt: str | None, hdr: bool) -> None:
+    """Import the libraries decoding ``fmt`` will need (numpy with simplejpeg for JPEG; numpy for
+    HDR), so a worker can load them before it sets a job's address-space limit: their code and
+    tables are the worker's own, not the job's, and an import that fails under the limit would
+    read as the file's fault."""
+    if fmt == "JPEG":
+        import simplejpeg  # noqa: F401
+    if hdr:
+        import numpy  # noqa: F401

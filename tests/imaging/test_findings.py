@@ -1,0 +1,164 @@
+"""The second fuzz campaign's findings (issue 17), each from a small generator: every image error is
+permanent and named (never ``InternalError``), and valid files render right.
+
+Each test failed on e50b257.  The in-process stage and the sandboxed one must agree: the worker
+tests run the real worker (``python -m shared.sandbox.worker``) under its real address-space limit.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from PIL import Image, TiffImagePlugin
+
+from bench.formats_corpus import avif_bytes, exr_bytes, float_tiff, uniform_exr
+from shared.core.errors import ErrorCode, ThumbnailError
+from shared.imaging import ImageLimits, InProcessImages, normalize, probe
+from shared.imaging.formats import sniff
+from shared.sandbox import SandboxedImages, SandboxSettings
+from tests.imaging.factories import reopen
+
+LIMITS = ImageLimits(allow_tiff=True)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxedImages]:
+    """One fresh worker: the first file it decodes is the first that imports numpy in it."""
+    with SandboxedImages(LIMITS, SandboxSettings(workers=1)) as stage:
+        yield stage
+
+
+def refusal(data: bytes, stage: InProcessImages | SandboxedImages | None = None) -> ThumbnailError:
+    stage = stage or InProcessImages(LIMITS)
+    with pytest.raises(ThumbnailError) as caught:
+        stage.normalize(data, stage.probe(data))
+    return caught.value
+
+
+def centre(data: bytes) -> tuple[int, ...]:
+    image = reopen(data)
+    value = image.getpixel((image.width // 2, image.height // 2))
+    return value if isinstance(value, tuple) else (int(value),)  # type: ignore[arg-type]
+
+
+# -- escapes as InternalError ---------------------------------------------------------------------
+
+
+def damaged_avif() -> bytes:
+    """An AVIF whose AV1 payload (the mdat box) is zeroed from its middle: libavif fails the decode
+    and Pillow's plugin raises RuntimeError."""
+    data = bytearray(avif_bytes(Image.radial_gradient("L").convert("RGB").resize((128, 96)), quality=60))
+    mdat = data.index(b"mdat") + 4
+    middle = (mdat + len(data)) // 2
+    data[middle:] = bytes(len(data) - middle)
+    return bytes(data)
+
+
+def test_a_damaged_avif_is_corrupt_not_internal() -> None:
+    error = refusal(damaged_avif())
+    assert error.code is ErrorCode.CORRUPT_IMAGE
+    assert error.details["format"] == "AVIF"
+
+
+def avif_with_major_brand(brand: bytes) -> bytes:
+    data = bytearray(avif_bytes(Image.new("RGB", (64, 48), (200, 30, 30))))
+    assert data[4:12] == b"ftypavif"
+    data[8:12] = brand
+    return bytes(data)
+
+
+def test_an_avif_with_major_brand_mif1_is_read_as_avif() -> None:
+    """libavif writes ``avif`` as the major brand, other encoders ``mif1`` with ``avif`` among the
+    compatible brands; such a file is AV1, which pillow-heif's libde265 cannot decode."""
+    data = avif_with_major_brand(b"mif1")
+    assert sniff(data) == "AVIF"
+    red, green, blue = centre(normalize(data, LIMITS).data)[:3]
+    assert red > 150
+    assert max(green, blue) < 80
+
+
+def test_an_exr_pixel_of_3e38_at_half_alpha_is_tone_mapped() -> None:
+    """Un-premultiplied, 3e38 / 0.5 overflows float32: auto exposure took log2 of zero."""
+    colour = np.full((8, 8), 0.18, np.float32)
+    colour[0, 0] = 3e38
+    alpha = np.ones((8, 8), np.float32)
+    alpha[0, 0] = 0.5
+    data = exr_bytes({"R": colour, "G": colour, "B": colour, "A": alpha})
+    thumb = normalize(data, LIMITS)
+    assert thumb.width == 8
+
+
+# -- valid files refused or wrong -----------------------------------------------------------------
+
+
+def test_a_small_float_tiff_renders_in_a_fresh_worker(sandbox: SandboxedImages) -> None:
+    """numpy's OpenBLAS started a thread per core inside the job's address-space limit and failed."""
+    data = float_tiff((16, 16), 0.18)
+    thumb = sandbox.normalize(data, sandbox.probe(data))
+    assert centre(thumb.data)[0] == 141  # linear 0.18, auto exposure: the documented 141
+
+
+def test_a_float_tiff_with_an_orientation_tag_is_rotated_once() -> None:
+    """Pillow 13 applies a float TIFF's Orientation on load; the HDR path applied it again."""
+    image = Image.new("F", (40, 20), 0.02)
+    image.paste(2.0, (0, 0, 20, 20))  # bright left half
+    ifd = TiffImagePlugin.ImageFileDirectory_v2()
+    ifd[274] = 3  # rotate 180: the bright half ends on the right
+    buffer = io.BytesIO()
+    image.save(buffer, "TIFF", tiffinfo=ifd)
+    thumb = reopen(normalize(buffer.getvalue(), LIMITS).data).convert("L")
+    assert thumb.size == (40, 20)
+    assert thumb.getpixel((35, 10)) > thumb.getpixel((5, 10))  # type: ignore[operator]
+
+
+def test_an_exr_layer_name_in_utf8_is_read() -> None:
+    plane = np.full((8, 8), 0.18, np.float16)
+    data = exr_bytes({f"ViewLayer.Combiné.{c}": plane for c in "RGB"})
+    assert centre(normalize(data, LIMITS).data)[:3] == (141, 141, 141)
+
+
+def test_an_exr_ending_like_a_tga_is_still_an_exr() -> None:
+    data = uniform_exr((8, 8), (0.18, 0.18, 0.18)) + b"\x00" * 8 + b"TRUEVISION-XFILE.\x00"
+    assert sniff(data) == "OPENEXR"
+    assert probe(data, LIMITS).format == "OPENEXR"
+
+
+def test_a_luminance_chroma_exr_is_unsupported_as_documented() -> None:
+    """Y with RY and BY sampled every second pixel: the README says such files are refused.  (The
+    bindings take the chroma planes at full size and write every second sample.)"""
+    luma = np.full((8, 8), 0.18, np.float16)
+    chroma = np.zeros((8, 8), np.float16)
+    import OpenEXR
+
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    channels = {
+        "Y": OpenEXR.Channel(luma),
+        "RY": OpenEXR.Channel(chroma, 2, 2),
+        "BY": OpenEXR.Channel(chroma, 2, 2),
+    }
+    buffer = io.BytesIO()
+    with OpenEXR.File(header, channels) as exr:
+        exr.write(buffer)
+    error = refusal(buffer.getvalue())
+    assert error.code is ErrorCode.UNSUPPORTED_IMAGE_FORMAT
+
+
+def test_finite_3e38_renders_white_not_black() -> None:
+    plane = np.full((8, 8), 3e38, np.float32)
+    data = exr_bytes({c: plane for c in "RGB"})
+    assert min(centre(normalize(data, LIMITS).data)[:3]) > 200
+
+
+def test_a_very_wide_exr_row_renders_in_the_worker_as_in_process(sandbox: SandboxedImages) -> None:
+    """A 12,000,000x1 half RGB row is one 72 MB chunk that the OpenEXR library unpacks next to the
+    decoded channels; the estimate counted 32 MB for its buffers, so the worker's grant ran out
+    (EXR_ERR_OUT_OF_MEMORY) and the error read as CorruptImage.  (The issue's 40,000,000x1 row and
+    a HEIC with a 24 MB ICC profile, measured by hand: both now render in the worker too.)"""
+    row = np.full((1, 12_000_000), 0.18, np.float16)
+    data = exr_bytes({c: row for c in "RGB"})
+    thumb = sandbox.normalize(data, sandbox.probe(data))
+    assert (thumb.width, thumb.height) == (800, 1)
+    assert centre(thumb.data)[:3] == (141, 141, 141)

@@ -26,8 +26,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.corpus import ITEMS, ensure
-from shared.imaging import ImageLimits, InProcessImages
-from shared.sandbox import SandboxedImages, SandboxSettings
+from shared.imaging import InProcessImages
+from shared.sandbox import SandboxedImages
+from shared.settings import default_limits, default_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ITEMS = ("jpeg-8k", "png-8k-rgb", "png-8k-rgba")
@@ -62,12 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", nargs="*", default=list(DEFAULT_ITEMS))
     args = parser.parse_args(argv)
-    limits = ImageLimits()
+    limits = default_limits()
     here = InProcessImages(limits)
     vips = _vips()
     print("| input | in-process s | sandboxed s | overhead |" + (" libvips s | sandboxed / libvips |" if vips else ""))
     print("|---|---:|---:|---:|" + ("---:|---:|" if vips else ""))
-    with SandboxedImages(limits, SandboxSettings(workers=1)) as sandbox:
+    with SandboxedImages(limits, default_sandbox(workers=1)) as sandbox:
         sandbox.warm_up()
         for name in args.only:
             item = next(item for item in ITEMS if item.name == name)

@@ -19,12 +19,13 @@ from shared.core.errors import ErrorCode, ThumbnailError
 
 @dataclass(frozen=True)
 class RetrySettings:
-    """Bounds on how long one invocation, and one blob across invocations, may keep trying."""
+    """Bounds on how long one invocation, and one blob across invocations, may keep trying.  Filled in
+    by ``shared.settings.load_retry_settings`` from the settings' one declaration (no defaults here)."""
 
-    budget_seconds: float = 300.0
-    retry_after_cap_seconds: float = 60.0
-    not_initialized_window_seconds: float = 15 * 60.0
-    max_delivery_attempts: int = 5
+    budget_seconds: float
+    retry_after_cap_seconds: float
+    not_initialized_window_seconds: float
+    max_delivery_attempts: int
 
 
 T = TypeVar("T")

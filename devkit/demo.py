@@ -22,7 +22,8 @@ from PIL import Image, ImageDraw
 from devkit.azurite import Azurite
 from devkit.emulator import Emulator, EmulatorConfig
 from devkit.local_env import create_containers, local_env
-from shared.delivery.pipeline import build_pipeline, utcnow
+from shared.delivery.compose import build_pipeline
+from shared.delivery.pipeline import utcnow
 from shared.ops.deadletters import DeadLetters
 from shared.ops.drain import drain, watch
 from shared.ops.output import print_outcome

@@ -440,13 +440,17 @@ class Settings(StorageSettings):
 # -- loaders ----------------------------------------------------------------------------------------
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate every setting; raise SettingsError naming the first bad one."""
+def load_settings(env: Mapping[str, str] | None = None, *, needs_api: bool = True) -> Settings:
+    """Read and validate every setting; raise SettingsError naming the first bad one.
+
+    ``needs_api=False`` (``poison sweep``: it settles blobs but never calls the API) lets
+    ``ITWIN_CLIENT_ID`` and ``ITWIN_CLIENT_SECRET`` be unset; they are then empty.
+    """
     source = os.environ if env is None else env
     storage = load_storage_settings(source)
     return Settings(
         **{f.name: getattr(storage, f.name) for f in dataclasses.fields(StorageSettings)},
-        itwin=load_itwin_settings(source),
+        itwin=load_itwin_settings(source, needs_api=needs_api),
         image=load_image_limits(source),
         retry=load_retry_settings(source),
         sandbox=load_sandbox_settings(source),
@@ -478,9 +482,11 @@ def load_storage_settings(env: Mapping[str, str] | None = None) -> StorageSettin
     return settings
 
 
-def load_itwin_settings(env: Mapping[str, str] | None = None) -> ItwinSettings:
+def load_itwin_settings(env: Mapping[str, str] | None = None, *, needs_api: bool = True) -> ItwinSettings:
     """Only what talking to the iTwin Platform needs (``cli upload`` needs no storage)."""
     reader = _Reader(os.environ if env is None else env)
+    client_id = reader.text("ITWIN_CLIENT_ID", required=needs_api) or ""
+    client_secret = reader.text("ITWIN_CLIENT_SECRET", required=needs_api) or ""
     connect = reader.get("HTTP_CONNECT_TIMEOUT_SECONDS", float)
     read = reader.get("HTTP_READ_TIMEOUT_SECONDS", float)
     if connect + read >= RECORD_LEASE_SECONDS:
@@ -492,8 +498,8 @@ def load_itwin_settings(env: Mapping[str, str] | None = None) -> ItwinSettings:
     return ItwinSettings(
         api_url=reader.get("ITWIN_API_URL", str).rstrip("/"),
         token_url=reader.get("ITWIN_TOKEN_URL", str),
-        client_id=reader.get("ITWIN_CLIENT_ID", str),
-        client_secret=Secret(reader.get("ITWIN_CLIENT_SECRET", str)),
+        client_id=client_id,
+        client_secret=Secret(client_secret),
         scope=reader.get("ITWIN_SCOPE", str),
         connect_timeout=connect,
         read_timeout=read,

@@ -137,7 +137,7 @@ def containers(env: dict[str, str]) -> Containers:
 
 @pytest.fixture
 def pipeline(env: dict[str, str], clock: FakeClock, containers: Containers):  # type: ignore[no-untyped-def]
-    from shared.delivery.pipeline import build_pipeline
+    from shared.delivery.compose import build_pipeline
     from shared.settings import load_settings
 
     built = build_pipeline(load_settings(env), clock=clock, sleep=clock.sleep, now=clock.now)

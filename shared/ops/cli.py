@@ -12,7 +12,6 @@ deadletter show) no such blob.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -21,10 +20,9 @@ from pathlib import Path
 
 from shared.core.errors import ThumbnailError
 from shared.core.paths import canonical_guid
-from shared.core.retry import RetryPolicy, call_with_retries
-from shared.delivery.pipeline import build_pipeline, utcnow
-from shared.edges.itwin import ItwinClient, TokenProvider, new_session
-from shared.edges.storage import blob_service
+from shared.core.retry import call_with_retries
+from shared.delivery import compose
+from shared.delivery.pipeline import utcnow
 from shared.imaging import Thumbnail, describe
 from shared.ops.deadletters import DeadLetters
 from shared.ops.doctor import run_checks
@@ -32,15 +30,7 @@ from shared.ops.drain import drain, watch
 from shared.ops.output import outcome_json, print_json, print_outcome
 from shared.ops.poison import poison_queue, sweep
 from shared.ops.status import DEADLETTERED, StatusReader
-from shared.sandbox import image_stage
-from shared.settings import (
-    SettingsError,
-    load_image_limits,
-    load_itwin_settings,
-    load_retry_settings,
-    load_sandbox_settings,
-    load_settings,
-)
+from shared.settings import SettingsError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND = 0, 1, 2, 3
 
@@ -148,7 +138,7 @@ def _filters(sub: argparse.ArgumentParser) -> None:
 
 def _drain(args: argparse.Namespace, env: dict[str, str]) -> int:
 
-    pipeline = build_pipeline(load_settings(env))
+    pipeline = compose.pipeline_from_env(env)
     report = drain(pipeline, workers=args.workers, on_outcome=None if args.json else print_outcome)
     if args.json:
         print_json(
@@ -166,7 +156,7 @@ def _drain(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 def _watch(args: argparse.Namespace, env: dict[str, str]) -> int:
 
-    pipeline = build_pipeline(load_settings(env))
+    pipeline = compose.pipeline_from_env(env)
     print(f"watching {pipeline.settings.incoming_container} (Ctrl-C to stop)", flush=True)
     watch(pipeline, interval=args.interval, workers=args.workers, on_outcome=print_outcome)
     return EXIT_OK
@@ -178,16 +168,13 @@ def _upload(args: argparse.Namespace, env: dict[str, str]) -> int:
     if imodel_id is None:
         print(f"error: {args.imodel!r} is not an iModel id (a GUID)", file=sys.stderr)
         return EXIT_USAGE
-    itwin_settings = load_itwin_settings(env)
-    retry = load_retry_settings(env)
-    session = new_session()
-    client = ItwinClient(itwin_settings, session, TokenProvider(itwin_settings, session))
+    client, policy = compose.uploader_from_env(env)
     try:
         thumbnail = _thumbnail(args.file.read_bytes(), env)
         print(describe(thumbnail))
         receipt = call_with_retries(
             lambda: client.put_thumbnail(imodel_id, thumbnail.data, thumbnail.content_type),
-            RetryPolicy.from_settings(retry),
+            policy,
         )
     except ThumbnailError as error:
         api = f" (api {error.api.status}, correlation {error.api.correlation_id})" if error.api else ""
@@ -199,8 +186,7 @@ def _upload(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 def _thumbnail(data: bytes, env: dict[str, str]) -> Thumbnail:
     """The thumbnail the pipeline would make, through the same (by default sandboxed) image stage."""
-    sandbox = dataclasses.replace(load_sandbox_settings(env), workers=1)
-    images = image_stage(load_image_limits(env), sandbox)
+    images = compose.images_from_env(env, workers=1)
     try:
         return images.normalize(data, images.probe(data))
     finally:
@@ -225,8 +211,8 @@ def _normalize(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 def _dead_letters(env: dict[str, str]) -> DeadLetters:
 
-    settings = load_settings(env)
-    return DeadLetters(blob_service(settings.storage), settings, utcnow)
+    settings, blobs = compose.storage_from_env(env)
+    return DeadLetters(blobs, settings, utcnow)
 
 
 def _deadletter_list(args: argparse.Namespace, env: dict[str, str]) -> int:
@@ -276,8 +262,8 @@ def _deadletter_redrive(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 def _poison_sweep(args: argparse.Namespace, env: dict[str, str]) -> int:
 
-    settings = load_settings(env)
-    results = sweep(build_pipeline(settings), poison_queue(settings.storage))
+    pipeline = compose.pipeline_from_env(env, needs_api=False)  # it settles blobs, never calls the API
+    results = sweep(pipeline, poison_queue(pipeline.settings.storage))
     for result in results:
         name = f"{result.message.container}/{result.message.blob_name}" if result.message else "(unreadable)"
         print(f"{result.note:<55} {name}")
@@ -302,8 +288,8 @@ def _doctor(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 def _status(args: argparse.Namespace, env: dict[str, str]) -> int:
     """0: found, nothing dead-lettered; 1: something is dead-lettered; 3: nowhere to be found."""
-    settings = load_settings(env)
-    reader = StatusReader(blob_service(settings.storage), settings)
+    settings, blobs = compose.storage_from_env(env)
+    reader = StatusReader(blobs, settings)
     if args.imodel is not None:
         imodel_id = canonical_guid(args.imodel)
         if imodel_id is None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from requests.adapters import HTTPAdapter
 
-from shared.delivery.pipeline import build_pipeline
+from shared.delivery.compose import build_pipeline
 from shared.edges.itwin import new_session
 from shared.edges.storage import blob_service
 from shared.settings import load_settings

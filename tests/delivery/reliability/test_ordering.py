@@ -19,7 +19,7 @@ from azure.storage.blob import BlobLeaseClient
 from requests.adapters import HTTPAdapter
 
 from shared.core.outcome import Status
-from shared.delivery.pipeline import build_pipeline
+from shared.delivery.compose import build_pipeline
 from shared.edges.itwin import new_session
 from shared.imaging import normalize
 from shared.ops.deadletters import DeadLetters

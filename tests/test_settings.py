@@ -256,6 +256,12 @@ def test_the_config_dataclasses_keep_no_defaults_of_their_own():
             if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
         ]
         assert with_defaults == [], f"{config.__name__} keeps defaults for {with_defaults}"
+    # The per-invocation policy also holds policy constants (backoff); its two settings have no default.
+    from shared.core.retry import RetryPolicy
+
+    defaults = {f.name: f.default for f in dataclasses.fields(RetryPolicy)}
+    assert defaults["budget_seconds"] is dataclasses.MISSING
+    assert defaults["retry_after_cap_seconds"] is dataclasses.MISSING
 
 
 def test_the_helpers_for_tests_and_benches_run_the_deployed_configuration():

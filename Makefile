@@ -28,8 +28,11 @@ run: setup
 run-keep: setup
 	$(PY) -m devkit.demo --keep
 
+# One pytest worker per core (pytest-xdist); each worker starts its own Azurite. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= auto
+
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: setup
 	$(VENV)/bin/ruff check .

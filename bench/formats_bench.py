@@ -41,7 +41,7 @@ from bench.formats_corpus import heic_bytes, scene_avif, scene_exr, tiff16_scene
 from bench.fresh import run_child
 from shared.imaging import estimate_decode_bytes, probe
 from shared.sandbox.procfs import reset_peak_rss, status_bytes
-from shared.settings import ImageLimits
+from shared.settings import default_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "out"
@@ -99,7 +99,7 @@ def _prepare(method: str, data: bytes) -> object:
 def _ours(data: bytes, _prepared: object) -> bool:
     from shared.imaging import normalize
 
-    normalize(data, ImageLimits())
+    normalize(data, default_limits())
     return True
 
 
@@ -157,7 +157,7 @@ RULE = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 def row(item: Item, out: Path, runs: int) -> str:
     path = ensure(item, out / "corpus", log=lambda line: print(line, file=sys.stderr))
     data = path.read_bytes()
-    info = probe(data, ImageLimits())
+    info = probe(data, default_limits())
     estimate = estimate_decode_bytes(info)
     samples: dict[str, list[Sample]] = {method: [] for method in METHODS}
     for run in range(runs):

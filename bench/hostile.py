@@ -32,8 +32,9 @@ from PIL import Image, ImageCms
 from shared.core.errors import ThumbnailError
 from shared.imaging import ImageLimits, InProcessImages, estimate_decode_bytes
 from shared.imaging.decoders import preload
-from shared.sandbox import SandboxedImages, SandboxSettings
+from shared.sandbox import SandboxedImages
 from shared.sandbox.procfs import reset_peak_rss, status_bytes
+from shared.settings import default_limits, default_sandbox
 
 OK = "ok"
 
@@ -401,7 +402,7 @@ MB = 1_000_000
 
 
 def _limits(case: Case) -> ImageLimits:
-    return ImageLimits(allow_tiff=case.allow_tiff)
+    return default_limits(allow_tiff=case.allow_tiff)
 
 
 def run_in_process(name: str) -> dict[str, object]:
@@ -505,9 +506,10 @@ def _row(name: str, result: dict[str, object], *extra: str) -> str:
 def _run_sandboxed(names: list[str], timeout: float) -> int:
     write_cases(names)
     jobs: list[dict[str, Any]] = []
-    settings = SandboxSettings(workers=1, timeout_seconds=timeout)
+    settings = default_sandbox(workers=1, timeout_seconds=timeout)
     stages = {
-        allow: SandboxedImages(ImageLimits(allow_tiff=allow), settings, on_job=jobs.append) for allow in (False, True)
+        allow: SandboxedImages(default_limits(allow_tiff=allow), settings, on_job=jobs.append)
+        for allow in (False, True)
     }
     print(f"Through the sandbox (one worker, {timeout:g} s time limit). peak: the worker's peak RSS during the")
     print("case; added: peak minus its RSS when the job started; host RSS: this process after the case.\n")

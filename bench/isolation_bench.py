@@ -40,7 +40,8 @@ from PIL import Image
 
 from bench.corpus import ITEMS, ensure
 from shared.imaging import ImageLimits, InProcessImages, Thumbnail
-from shared.sandbox import SandboxedImages, SandboxSettings, image_stage
+from shared.sandbox import SandboxedImages, image_stage
+from shared.settings import default_limits, default_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ITEMS = ("jpeg-8k", "png-8k-rgb", "png-8k-rgba")
@@ -86,7 +87,7 @@ def _load() -> str:
 
 
 def _one_off(limits: ImageLimits, data: bytes, isolate: bool) -> object:
-    stage = image_stage(limits, SandboxSettings(isolate=isolate, workers=1))
+    stage = image_stage(limits, default_sandbox(isolate=isolate, workers=1))
     try:
         return stage.normalize(data, stage.probe(data))
     finally:
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", nargs="*", default=list(DEFAULT_ITEMS))
     args = parser.parse_args(argv)
-    limits = ImageLimits()
+    limits = default_limits()
     here = InProcessImages(limits)
     vips = _vips()
     print(f"steady state, median of {args.runs} interleaved runs; {_load()}\n")
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if vips else ""))
     one_off_rows: list[str] = []
-    with SandboxedImages(limits, SandboxSettings(workers=1)) as sandbox:
+    with SandboxedImages(limits, default_sandbox(workers=1)) as sandbox:
         sandbox.warm_up()
         for name in args.only:
             item = next(item for item in ITEMS if item.name == name)

@@ -22,7 +22,7 @@ from PIL import Image
 from devkit.azurite import Azurite
 from devkit.emulator import Emulator, EmulatorConfig
 from devkit.local_env import create_containers, local_env
-from shared.delivery.pipeline import build_pipeline
+from shared.delivery.compose import build_pipeline
 from shared.edges.storage import blob_service
 from shared.ops.drain import drain
 from shared.settings import load_settings

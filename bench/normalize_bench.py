@@ -39,7 +39,7 @@ from shared.imaging import estimate_decode_bytes, probe
 from shared.imaging.admission import bytes_per_pixel
 from shared.imaging.decoders import preload
 from shared.sandbox.procfs import reset_peak_rss, status_bytes
-from shared.settings import ImageLimits
+from shared.settings import default_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "out"
@@ -88,7 +88,7 @@ def child(method: str, path: str) -> None:
 def _ours(data: bytes) -> int:
     from shared.imaging import normalize
 
-    return len(normalize(data, ImageLimits()).data)
+    return len(normalize(data, default_limits()).data)
 
 
 def _decode(data: bytes) -> int:
@@ -129,7 +129,7 @@ def measure(method: str, path: Path) -> Sample:
 def benchmark(item: Item, out: Path, runs: int) -> Row:
     path = ensure(item, out / "corpus", log=lambda line: print(line, file=sys.stderr))
     data = path.read_bytes()
-    info = probe(data, ImageLimits())
+    info = probe(data, default_limits())
     samples: dict[str, list[Sample]] = {method: [] for method in METHODS}
     for run in range(runs):
         print(f"  {item.name}: run {run + 1}/{runs}", file=sys.stderr)

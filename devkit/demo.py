@@ -24,7 +24,8 @@ from PIL import Image, ImageDraw
 from devkit.azurite import Azurite
 from devkit.emulator import Emulator, EmulatorConfig
 from devkit.local_env import create_containers, local_env
-from shared.delivery.pipeline import Pipeline, build_pipeline, utcnow
+from shared.delivery.compose import build_pipeline
+from shared.delivery.pipeline import Pipeline, utcnow
 from shared.ops.deadletters import DeadLetters
 from shared.ops.drain import drain, watch
 from shared.ops.output import print_outcome

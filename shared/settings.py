@@ -1,63 +1,38 @@
-"""The one place that reads app settings.
+"""The one place that declares and reads app settings.
 
 Everything the app can be told comes from the environment (Azure app settings, or
-``local.settings.json`` under Core Tools, or the CLI's own defaults for the local stand-in).  It is
-read once, validated at start-up, and handed to the code as frozen dataclasses, so a typo in a
-setting fails the first invocation with a message naming it instead of dead-lettering every blob.
+``local.settings.json`` under Core Tools, or the CLI's ``--settings`` file).  Each setting is declared
+once, in :data:`SETTINGS` (name, parser with its bounds, default, doc, local value); the loaders, the
+README's settings table (:func:`markdown_table`) and ``local.settings.example.json``
+(:func:`example_json`) all come from that declaration, and tests keep the committed files equal to
+what it generates.  Settings are read once, validated at start-up, and handed to the code as frozen
+dataclasses, so a typo in a setting fails the first invocation with a message naming it instead of
+dead-lettering every blob.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from shared.core.retry import RetrySettings
 from shared.core.secret import Secret
 from shared.edges.config import ItwinSettings, StorageConnection
 from shared.imaging.limits import API_MAX_THUMBNAIL_BYTES, INSTANCE_MEMORY_SIZES_MB, ImageLimits, decode_cap_for
-from shared.sandbox.config import SandboxSettings
+from shared.sandbox.config import MEMORY_MARGIN_BYTES, PROBE_ALLOWANCE_BYTES, SandboxSettings
 
-#: Every setting name the code reads, with its default (``None``: required, or optional with no
-#: default).  ``infra/`` must set or deliberately default each one; a test keeps them in step.
-DEFAULTS: dict[str, str | None] = {
-    "THUMBNAILS_STORAGE": None,
-    "THUMBNAILS_CONTAINER": "thumbnails",
-    "PROCESSED_CONTAINER": "thumbnails-processed",
-    "DEADLETTER_CONTAINER": "thumbnails-deadletter",
-    "STATE_CONTAINER": "thumbnails-state",
-    "ITWIN_API_URL": "https://api.bentley.com",
-    "ITWIN_TOKEN_URL": "https://ims.bentley.com/connect/token",
-    "ITWIN_CLIENT_ID": None,
-    "ITWIN_CLIENT_SECRET": None,
-    "ITWIN_SCOPE": "itwin-platform",
-    "THUMBNAIL_MAX_WIDTH": "800",
-    "THUMBNAIL_MAX_HEIGHT": "500",
-    "MAX_BLOB_BYTES": str(256 * 1024 * 1024),
-    "MAX_IMAGE_PIXELS": "140000000",
-    "ALLOW_TIFF": "true",
-    "HDR_EXPOSURE_STOPS": "auto",
-    "IMAGE_MEMORY_BUDGET_MB": "1024",
-    "INSTANCE_MEMORY_MB": "2048",
-    "IMAGE_ISOLATION": "true",
-    "IMAGE_TIMEOUT_SECONDS": "20",
-    "IMAGE_WORKERS": "2",
-    "RETRY_BUDGET_SECONDS": "300",
-    "RETRY_AFTER_CAP_SECONDS": "60",
-    "NOT_INITIALIZED_WINDOW_MINUTES": "15",
-    "MAX_DELIVERY_ATTEMPTS": "5",
-    "HTTP_CONNECT_TIMEOUT_SECONDS": "5",
-    "HTTP_READ_TIMEOUT_SECONDS": "30",
-}
+STORAGE_SETTING = "THUMBNAILS_STORAGE"
 
 #: The suffixes of an identity-based connection, as Azure Functions defines them
 #: (``{CONNECTION}__blobServiceUri`` and so on).
 IDENTITY_SUFFIXES = ("blobServiceUri", "queueServiceUri", "credential", "clientId")
-
-STORAGE_SETTING = "THUMBNAILS_STORAGE"
 
 #: host.json's ``extensions.blobs.poisonBlobThreshold`` and ``functionTimeout`` (a test keeps them
 #: equal to the file): after that many failed invocations the host parks a blob in the poison
@@ -75,29 +50,15 @@ RECORD_LEASE_SECONDS = 60
 #: An app setting that is still a Key Vault reference was not resolved by the platform (the app's
 #: identity cannot read the vault, or the reference is misspelt).
 KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
+KEY_VAULT_PROBLEM = (
+    "is still an unresolved Key Vault reference: give the app's identity 'Key Vault Secrets User' on the vault "
+    "and check the reference's SecretUri (the portal's Environment variables page shows why)"
+)
 
 _CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
 
-
-__all__ = [
-    "API_MAX_THUMBNAIL_BYTES",
-    "DEFAULTS",
-    "IDENTITY_SUFFIXES",
-    "STORAGE_SETTING",
-    "ImageLimits",
-    "ItwinSettings",
-    "RetrySettings",
-    "SandboxSettings",
-    "Secret",
-    "Settings",
-    "SettingsError",
-    "StorageConnection",
-    "load_image_limits",
-    "load_itwin_settings",
-    "load_retry_settings",
-    "load_sandbox_settings",
-    "load_settings",
-]
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 class SettingsError(ValueError):
@@ -109,33 +70,426 @@ class SettingsError(ValueError):
         self.problem = problem
 
 
+# -- parsers: text -> value, with the bounds they enforce and say -------------------------------------
+
+
+class Parser(Protocol[T_co]):
+    """Turns a setting's text into its value, or raises :class:`SettingsError` naming the setting."""
+
+    def parse(self, name: str, text: str) -> T_co: ...
+
+    def accepts(self) -> str:
+        """What the parser accepts, for the docs table."""
+        ...
+
+
 @dataclass(frozen=True)
-class Settings:
+class Text:
+    def parse(self, name: str, text: str) -> str:
+        return text
+
+    def accepts(self) -> str:
+        return "text"
+
+
+@dataclass(frozen=True)
+class Integer:
+    minimum: int
+    maximum: int | None = None
+    why: str = ""
+
+    def parse(self, name: str, text: str) -> int:
+        try:
+            number = int(text.replace("_", ""))
+        except ValueError:
+            raise SettingsError(name, f"must be a whole number, got {text!r}") from None
+        if number < self.minimum or (self.maximum is not None and number > self.maximum):
+            upper = "" if self.maximum is None else f" and at most {self.maximum}"
+            why = f": {self.why}" if self.why else ""
+            raise SettingsError(name, f"must be at least {self.minimum}{upper}, got {number}{why}")
+        return number
+
+    def accepts(self) -> str:
+        return f"whole number {self.minimum}..{self.maximum}" if self.maximum else f"whole number >= {self.minimum}"
+
+
+@dataclass(frozen=True)
+class Size:
+    """A whole number from a fixed list (the Flex Consumption instance sizes, in MB)."""
+
+    choices: tuple[int, ...]
+
+    def parse(self, name: str, text: str) -> int:
+        number = Integer(min(self.choices)).parse(name, text)
+        if number not in self.choices:
+            sizes = ", ".join(str(choice) for choice in self.choices)
+            raise SettingsError(name, f"must be a Flex Consumption instance size ({sizes}), got {number}")
+        return number
+
+    def accepts(self) -> str:
+        return " or ".join(f"`{choice}`" for choice in self.choices)
+
+
+@dataclass(frozen=True)
+class Positive:
+    """A number greater than 0 (seconds, minutes), at most ``maximum`` when given."""
+
+    maximum: float | None = None
+    why: str = ""
+
+    def parse(self, name: str, text: str) -> float:
+        try:
+            number = float(text)
+        except ValueError:
+            raise SettingsError(name, f"must be a number, got {text!r}") from None
+        if not number > 0:  # also refuses NaN
+            raise SettingsError(name, f"must be greater than 0, got {text!r}")
+        if self.maximum is not None and not number <= self.maximum:
+            raise SettingsError(name, f"{self.why}: at most {self.maximum:g}, got {number:g}")
+        return number
+
+    def accepts(self) -> str:
+        return "number > 0" if self.maximum is None else f"number > 0, <= {self.maximum:g}"
+
+
+@dataclass(frozen=True)
+class Stops:
+    """``auto`` (None) or an exposure in stops between -limit and +limit."""
+
+    limit: float = 20.0
+
+    def parse(self, name: str, text: str) -> float | None:
+        if text.lower() == "auto":
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            raise SettingsError(name, f"must be auto or a number of stops, got {text!r}") from None
+        if not -self.limit <= number <= self.limit:
+            raise SettingsError(name, f"must be auto or between {-self.limit:g} and {self.limit:g} stops, got {text!r}")
+        return number
+
+    def accepts(self) -> str:
+        return f"`auto` or {-self.limit:g}..{self.limit:g}"
+
+
+@dataclass(frozen=True)
+class Boolean:
+    def parse(self, name: str, text: str) -> bool:
+        value = text.lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(name, f"must be true or false, got {text!r}")
+
+    def accepts(self) -> str:
+        return "`true` or `false`"
+
+
+@dataclass(frozen=True)
+class Container:
+    def parse(self, name: str, text: str) -> str:
+        if not _CONTAINER_NAME.match(text):
+            raise SettingsError(
+                name, f"{text!r} is not a valid container name (3-63 lowercase letters, digits and single hyphens)"
+            )
+        return text
+
+    def accepts(self) -> str:
+        return "container name"
+
+
+@dataclass(frozen=True)
+class Url:
+    """An absolute https URL; plain http only for a loopback host (Azurite, the emulator)."""
+
+    def parse(self, name: str, text: str) -> str:
+        parts = urlsplit(text)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise SettingsError(name, f"must be an absolute https URL, got {text!r}")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise SettingsError(name, f"must use https (plain http is allowed only for loopback hosts), got {text!r}")
+        return text
+
+    def accepts(self) -> str:
+        return "https URL (http: loopback only)"
+
+
+@dataclass(frozen=True)
+class OneOf:
+    choices: tuple[str, ...]
+
+    def parse(self, name: str, text: str) -> str:
+        if text.lower() not in self.choices:
+            raise SettingsError(name, f"must be {' or '.join(repr(c) for c in self.choices)}, got {text!r}")
+        return text
+
+    def accepts(self) -> str:
+        return " or ".join(f"`{choice}`" for choice in self.choices)
+
+
+# -- the declaration ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """One app setting.  ``default`` is its text when unset (None: it has none); ``required``: start-up
+    refuses to run without it; ``local``: its value in ``local.settings.example.json`` when that is
+    not the default (``""`` leaves it out of the file)."""
+
+    name: str
+    parser: Parser[T]
+    default: str | None
+    doc: str
+    required: bool = True
+    local: str | None = None
+
+    def default_text(self) -> str:
+        if self.default is not None:
+            return f"`{self.default}`"
+        return "(required)" if self.required else ""
+
+
+_IDENTITY = f"{STORAGE_SETTING}__"
+_LEASE = f"the delivery record's {RECORD_LEASE_SECONDS} s lease"
+_LATEST_DEADLINE = FUNCTION_TIMEOUT_SECONDS - DEADLINE_MARGIN_SECONDS
+
+#: Every setting, once.  To add one: add an entry here, read it in the loader of the dataclass it
+#: belongs to, and run ``python -m devkit.settings_docs`` (README table and example file).
+SETTINGS: tuple[Setting[Any], ...] = (
+    Setting(
+        STORAGE_SETTING,
+        Text(),
+        None,
+        "connection string of the storage account (Azurite locally); in Azure use the identity-based "
+        f"`{_IDENTITY}*` settings below instead",
+        local="UseDevelopmentStorage=true",
+    ),
+    Setting(
+        f"{_IDENTITY}blobServiceUri",
+        Url(),
+        None,
+        "identity-based connection: the account's blob endpoint",
+        required=False,
+        local="",
+    ),
+    Setting(
+        f"{_IDENTITY}queueServiceUri",
+        Url(),
+        None,
+        "identity-based connection: the queue endpoint (the blob trigger needs it)",
+        required=False,
+        local="",
+    ),
+    Setting(
+        f"{_IDENTITY}credential",
+        OneOf(("managedidentity",)),
+        None,
+        "identity-based connection: the credential kind",
+        required=False,
+        local="",
+    ),
+    Setting(
+        f"{_IDENTITY}clientId",
+        Text(),
+        None,
+        "client id of the user-assigned managed identity",
+        required=False,
+        local="",
+    ),
+    Setting("THUMBNAILS_CONTAINER", Container(), "thumbnails", "where renders are dropped, as `{imodelId}/{name}`"),
+    Setting("PROCESSED_CONTAINER", Container(), "thumbnails-processed", "originals of uploaded thumbnails"),
+    Setting(
+        "DEADLETTER_CONTAINER",
+        Container(),
+        "thumbnails-deadletter",
+        "originals that could not be uploaded, with `{name}.error.json`",
+    ),
+    Setting(
+        "STATE_CONTAINER",
+        Container(),
+        "thumbnails-state",
+        'one delivery record per iModel, `{imodelId}.json` (see "Which image wins"); no lifecycle rule; '
+        "the app creates it if missing; all four containers must differ",
+    ),
+    Setting(
+        "ITWIN_API_URL", Url(), "https://api.bentley.com", "iTwin Platform API base", local="http://127.0.0.1:8090"
+    ),
+    Setting(
+        "ITWIN_TOKEN_URL",
+        Url(),
+        "https://ims.bentley.com/connect/token",
+        "Bentley IMS token endpoint",
+        local="http://127.0.0.1:8090/connect/token",
+    ),
+    Setting("ITWIN_CLIENT_ID", Text(), None, "service client id", local="local-client"),
+    Setting(
+        "ITWIN_CLIENT_SECRET",
+        Text(),
+        None,
+        "service client secret (a Key Vault reference in Azure)",
+        local="local-secret",
+    ),
+    Setting("ITWIN_SCOPE", Text(), "itwin-platform", "token scope"),
+    Setting(
+        "THUMBNAIL_MAX_WIDTH", Integer(16, 4096), "800", "thumbnail box width (the iTwin UI's large size is 800x500)"
+    ),
+    Setting("THUMBNAIL_MAX_HEIGHT", Integer(16, 4096), "500", "thumbnail box height"),
+    Setting(
+        "MAX_BLOB_BYTES",
+        Integer(1),
+        str(256 * 1024 * 1024),
+        "larger blobs are dead-lettered without being downloaded (default 256 MiB)",
+    ),
+    Setting(
+        "MAX_IMAGE_PIXELS",
+        Integer(1),
+        "140000000",
+        "larger images are refused from the header (a 16K render, 15360x8640, passes)",
+    ),
+    Setting(
+        "ALLOW_TIFF", Boolean(), "true", "accept TIFF (`false` turns it off, e.g. while a TIFF decoder CVE is open)"
+    ),
+    Setting(
+        "HDR_EXPOSURE_STOPS",
+        Stops(),
+        "auto",
+        "exposure for tone-mapping EXR and float-TIFF renders, in stops; `auto`: from the image's "
+        "log-average luminance",
+    ),
+    Setting("IMAGE_MEMORY_BUDGET_MB", Integer(64), "1024", "decode memory admitted at once per process; more waits"),
+    Setting(
+        "INSTANCE_MEMORY_MB",
+        Size(INSTANCE_MEMORY_SIZES_MB),
+        "2048",
+        "the Flex Consumption instance size; one decode may use at most half of it, a bigger one is `ImageTooComplex`",
+    ),
+    Setting(
+        "IMAGE_ISOLATION",
+        Boolean(),
+        "true",
+        "decode in limited worker processes; `false` decodes in the host process (debugging only)",
+    ),
+    Setting(
+        "IMAGE_TIMEOUT_SECONDS",
+        Positive(),
+        "20",
+        "wall-clock limit of one image's probe or decode; over it: `ImageTooComplex`",
+    ),
+    Setting("IMAGE_WORKERS", Integer(1, 16), "2", "image worker processes per host process: images decoded at once"),
+    Setting(
+        "RETRY_BUDGET_SECONDS",
+        Positive(
+            _LATEST_DEADLINE,
+            f"is the invocation's deadline and must leave {DEADLINE_MARGIN_SECONDS:g} s "
+            f"of host.json's functionTimeout ({FUNCTION_TIMEOUT_SECONDS:g} s)",
+        ),
+        "300",
+        "the invocation's deadline, computed when the blob arrives: API retries, lease waits and the start "
+        f"of a PUT all end by it; at most host.json `functionTimeout` ({FUNCTION_TIMEOUT_SECONDS:g} s) minus "
+        f"{DEADLINE_MARGIN_SECONDS:g} s",
+    ),
+    Setting(
+        "RETRY_AFTER_CAP_SECONDS",
+        Positive(),
+        "60",
+        "longest `retry-after` waited inside an invocation; longer ones end it",
+    ),
+    Setting(
+        "NOT_INITIALIZED_WINDOW_MINUTES",
+        Positive(),
+        "15",
+        "how long after the drop a 409 `iModelNotInitialized` is retried",
+    ),
+    Setting(
+        "MAX_DELIVERY_ATTEMPTS",
+        Integer(
+            1,
+            POISON_BLOB_THRESHOLD,
+            f"at most host.json's poisonBlobThreshold ({POISON_BLOB_THRESHOLD}); "
+            "above it the host parks blobs in the poison queue before the app dead-letters them",
+        ),
+        str(POISON_BLOB_THRESHOLD),
+        f"at most host.json `poisonBlobThreshold` ({POISON_BLOB_THRESHOLD}; start-up refuses more): the last "
+        "attempt dead-letters `RetriesExhausted`",
+    ),
+    Setting("HTTP_CONNECT_TIMEOUT_SECONDS", Positive(), "5", "connect timeout of each request"),
+    Setting(
+        "HTTP_READ_TIMEOUT_SECONDS",
+        Positive(),
+        "30",
+        f"read timeout of each request; connect + read must stay under {_LEASE}",
+    ),
+)
+
+_BY_NAME: dict[str, Setting[Any]] = {setting.name: setting for setting in SETTINGS}
+
+#: Every setting name the app reads by itself, with its default text (``None``: required, or
+#: optional with no default).  ``infra/`` must set or deliberately default each one; a test keeps
+#: them in step.  The identity-based ``THUMBNAILS_STORAGE__*`` parts are listed in ``SETTINGS`` only.
+DEFAULTS: dict[str, str | None] = {s.name: s.default for s in SETTINGS if not s.name.startswith(_IDENTITY)}
+
+
+def setting(name: str) -> Setting[Any]:
+    """The declaration of ``name`` (KeyError for a name nobody declared)."""
+    return _BY_NAME[name]
+
+
+# -- what the code is handed ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """What the storage-only commands need (``deadletter``, ``status``, ``poison sweep``): no API client."""
+
     storage: StorageConnection
     incoming_container: str
     processed_container: str
     deadletter_container: str
+    state_container: str
+
+
+@dataclass(frozen=True)
+class Settings(StorageSettings):
+    """Everything the pipeline needs."""
+
     itwin: ItwinSettings
-    image: ImageLimits = field(default_factory=ImageLimits)
-    retry: RetrySettings = field(default_factory=RetrySettings)
-    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
-    state_container: str = "thumbnails-state"
+    image: ImageLimits
+    retry: RetrySettings
+    sandbox: SandboxSettings
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate every setting; raise SettingsError naming the first bad one."""
+# -- loaders ----------------------------------------------------------------------------------------
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, needs_api: bool = True) -> Settings:
+    """Read and validate every setting; raise SettingsError naming the first bad one.
+
+    ``needs_api=False`` (``poison sweep``: it settles blobs but never calls the API) lets
+    ``ITWIN_CLIENT_ID`` and ``ITWIN_CLIENT_SECRET`` be unset; they are then empty.
+    """
     source = os.environ if env is None else env
-    reader = _Reader(source)
-    settings = Settings(
-        storage=_storage(source),
-        incoming_container=reader.container("THUMBNAILS_CONTAINER"),
-        processed_container=reader.container("PROCESSED_CONTAINER"),
-        deadletter_container=reader.container("DEADLETTER_CONTAINER"),
-        itwin=load_itwin_settings(source),
+    storage = load_storage_settings(source)
+    return Settings(
+        **{f.name: getattr(storage, f.name) for f in dataclasses.fields(StorageSettings)},
+        itwin=load_itwin_settings(source, needs_api=needs_api),
         image=load_image_limits(source),
         retry=load_retry_settings(source),
         sandbox=load_sandbox_settings(source),
-        state_container=reader.container("STATE_CONTAINER"),
+    )
+
+
+def load_storage_settings(env: Mapping[str, str] | None = None) -> StorageSettings:
+    """The storage connection and the four containers: no iTwin client id or secret needed."""
+    source = os.environ if env is None else env
+    reader = _Reader(source)
+    settings = StorageSettings(
+        storage=_storage(reader),
+        incoming_container=reader.get("THUMBNAILS_CONTAINER", str),
+        processed_container=reader.get("PROCESSED_CONTAINER", str),
+        deadletter_container=reader.get("DEADLETTER_CONTAINER", str),
+        state_container=reader.get("STATE_CONTAINER", str),
     )
     names = {
         settings.incoming_container,
@@ -151,22 +505,25 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
-def load_itwin_settings(env: Mapping[str, str] | None = None) -> ItwinSettings:
+def load_itwin_settings(env: Mapping[str, str] | None = None, *, needs_api: bool = True) -> ItwinSettings:
     """Only what talking to the iTwin Platform needs (``cli upload`` needs no storage)."""
     reader = _Reader(os.environ if env is None else env)
-    connect, read = reader.number("HTTP_CONNECT_TIMEOUT_SECONDS"), reader.number("HTTP_READ_TIMEOUT_SECONDS")
+    client_id = reader.text("ITWIN_CLIENT_ID", required=needs_api) or ""
+    client_secret = reader.text("ITWIN_CLIENT_SECRET", required=needs_api) or ""
+    connect = reader.get("HTTP_CONNECT_TIMEOUT_SECONDS", float)
+    read = reader.get("HTTP_READ_TIMEOUT_SECONDS", float)
     if connect + read >= RECORD_LEASE_SECONDS:
         raise SettingsError(
             "HTTP_READ_TIMEOUT_SECONDS",
-            f"HTTP_CONNECT_TIMEOUT_SECONDS + HTTP_READ_TIMEOUT_SECONDS must stay under the delivery record's "
-            f"{RECORD_LEASE_SECONDS} s lease (one PUT must end while the lease holds), got {connect + read:g}",
+            f"HTTP_CONNECT_TIMEOUT_SECONDS + HTTP_READ_TIMEOUT_SECONDS must stay under {_LEASE} "
+            f"(one PUT must end while the lease holds), got {connect + read:g}",
         )
     return ItwinSettings(
-        api_url=reader.url("ITWIN_API_URL").rstrip("/"),
-        token_url=reader.url("ITWIN_TOKEN_URL"),
-        client_id=reader.required("ITWIN_CLIENT_ID"),
-        client_secret=Secret(reader.required("ITWIN_CLIENT_SECRET")),
-        scope=reader.required("ITWIN_SCOPE"),
+        api_url=reader.get("ITWIN_API_URL", str).rstrip("/"),
+        token_url=reader.get("ITWIN_TOKEN_URL", str),
+        client_id=client_id,
+        client_secret=Secret(client_secret),
+        scope=reader.get("ITWIN_SCOPE", str),
         connect_timeout=connect,
         read_timeout=read,
     )
@@ -176,140 +533,83 @@ def load_image_limits(env: Mapping[str, str] | None = None) -> ImageLimits:
     """Only what the image stage needs (``cli normalize`` needs nothing else)."""
     reader = _Reader(os.environ if env is None else env)
     return ImageLimits(
-        max_width=reader.integer("THUMBNAIL_MAX_WIDTH", minimum=16, maximum=4096),
-        max_height=reader.integer("THUMBNAIL_MAX_HEIGHT", minimum=16, maximum=4096),
-        max_input_bytes=reader.integer("MAX_BLOB_BYTES", minimum=1),
-        max_pixels=reader.integer("MAX_IMAGE_PIXELS", minimum=1),
-        allow_tiff=reader.boolean("ALLOW_TIFF"),
-        memory_budget_bytes=reader.integer("IMAGE_MEMORY_BUDGET_MB", minimum=64) * 1024 * 1024,
-        decode_cap_bytes=decode_cap_for(_instance_memory_mb(reader)),
-        hdr_exposure_stops=reader.stops("HDR_EXPOSURE_STOPS"),
+        max_width=reader.get("THUMBNAIL_MAX_WIDTH", int),
+        max_height=reader.get("THUMBNAIL_MAX_HEIGHT", int),
+        max_output_bytes=API_MAX_THUMBNAIL_BYTES,
+        max_input_bytes=reader.get("MAX_BLOB_BYTES", int),
+        max_pixels=reader.get("MAX_IMAGE_PIXELS", int),
+        allow_tiff=reader.get("ALLOW_TIFF", bool),
+        memory_budget_bytes=reader.get("IMAGE_MEMORY_BUDGET_MB", int) * 1024 * 1024,
+        decode_cap_bytes=decode_cap_for(reader.get("INSTANCE_MEMORY_MB", int)),
+        hdr_exposure_stops=reader.optional("HDR_EXPOSURE_STOPS", float),
     )
-
-
-def _instance_memory_mb(reader: _Reader) -> int:
-    """``INSTANCE_MEMORY_MB``: the Flex Consumption instance size the per-decode cap derives from."""
-    size = reader.integer("INSTANCE_MEMORY_MB")
-    if size not in INSTANCE_MEMORY_SIZES_MB:
-        sizes = ", ".join(str(mb) for mb in INSTANCE_MEMORY_SIZES_MB)
-        raise SettingsError("INSTANCE_MEMORY_MB", f"must be a Flex Consumption instance size ({sizes}), got {size}")
-    return size
 
 
 def load_sandbox_settings(env: Mapping[str, str] | None = None) -> SandboxSettings:
     """Where images are decoded (worker processes, unless ``IMAGE_ISOLATION=false``) and for how long."""
     reader = _Reader(os.environ if env is None else env)
     return SandboxSettings(
-        isolate=reader.boolean("IMAGE_ISOLATION"),
-        timeout_seconds=reader.number("IMAGE_TIMEOUT_SECONDS"),
-        workers=reader.integer("IMAGE_WORKERS", minimum=1, maximum=16),
+        isolate=reader.get("IMAGE_ISOLATION", bool),
+        timeout_seconds=reader.get("IMAGE_TIMEOUT_SECONDS", float),
+        workers=reader.get("IMAGE_WORKERS", int),
+        memory_margin_bytes=MEMORY_MARGIN_BYTES,
+        probe_allowance_bytes=PROBE_ALLOWANCE_BYTES,
     )
 
 
 def load_retry_settings(env: Mapping[str, str] | None = None) -> RetrySettings:
     reader = _Reader(os.environ if env is None else env)
-    latest = FUNCTION_TIMEOUT_SECONDS - DEADLINE_MARGIN_SECONDS
-    deadline = reader.number("RETRY_BUDGET_SECONDS")
-    if deadline > latest:
-        raise SettingsError(
-            "RETRY_BUDGET_SECONDS",
-            f"is the invocation's deadline and must leave {DEADLINE_MARGIN_SECONDS:g} s of host.json's "
-            f"functionTimeout ({FUNCTION_TIMEOUT_SECONDS:g} s): at most {latest:g}, got {deadline:g}",
-        )
-    attempts = reader.integer("MAX_DELIVERY_ATTEMPTS", minimum=1)
-    if attempts > POISON_BLOB_THRESHOLD:
-        raise SettingsError(
-            "MAX_DELIVERY_ATTEMPTS",
-            f"must be at most host.json's poisonBlobThreshold ({POISON_BLOB_THRESHOLD}), got {attempts}: above it the "
-            "host parks blobs in the poison queue before the app dead-letters them",
-        )
     return RetrySettings(
-        budget_seconds=deadline,
-        retry_after_cap_seconds=reader.number("RETRY_AFTER_CAP_SECONDS"),
-        not_initialized_window_seconds=reader.number("NOT_INITIALIZED_WINDOW_MINUTES") * 60.0,
-        max_delivery_attempts=attempts,
+        budget_seconds=reader.get("RETRY_BUDGET_SECONDS", float),
+        retry_after_cap_seconds=reader.get("RETRY_AFTER_CAP_SECONDS", float),
+        not_initialized_window_seconds=reader.get("NOT_INITIALIZED_WINDOW_MINUTES", float) * 60.0,
+        max_delivery_attempts=reader.get("MAX_DELIVERY_ATTEMPTS", int),
     )
 
 
+def default_limits(**overrides: Any) -> ImageLimits:
+    """The deployed app's image limits (every setting at its default), with ``overrides``: what tests
+    and benches use, so they run the configuration the app runs."""
+    return dataclasses.replace(load_image_limits({}), **overrides)
+
+
+def default_sandbox(**overrides: Any) -> SandboxSettings:
+    """The deployed app's sandbox settings, with ``overrides`` (tests and benches)."""
+    return dataclasses.replace(load_sandbox_settings({}), **overrides)
+
+
 class _Reader:
+    """Reads declared settings from one environment: blank is unset, unset is the default."""
+
     def __init__(self, env: Mapping[str, str]) -> None:
         self._env = env
 
-    def raw(self, name: str) -> str | None:
-        value = self._env.get(name)
-        if value is None or value.strip() == "":
-            value = DEFAULTS[name]
-        if value is not None and value.strip().startswith(KEY_VAULT_REFERENCE):
-            raise SettingsError(
-                name,
-                "is still an unresolved Key Vault reference: give the app's identity 'Key Vault Secrets User' on "
-                "the vault and check the reference's SecretUri (the portal's Environment variables page shows why)",
-            )
-        return None if value is None else value.strip()
+    def text(self, name: str, *, required: bool | None = None) -> str | None:
+        """The setting's text, its default when unset; ``required`` overrides the declaration's."""
+        declared = _BY_NAME[name]
+        value = (self._env.get(name) or "").strip() or declared.default
+        if value is None:
+            if declared.required if required is None else required:
+                raise SettingsError(name, "is required but not set")
+            return None
+        if value.startswith(KEY_VAULT_REFERENCE):
+            raise SettingsError(name, KEY_VAULT_PROBLEM)
+        return value
 
-    def required(self, name: str) -> str:
-        value = self.raw(name)
+    def value(self, name: str) -> object:
+        text = self.text(name)
+        return None if text is None else _BY_NAME[name].parser.parse(name, text)
+
+    def get(self, name: str, kind: type[T]) -> T:
+        value = self.optional(name, kind)
         if value is None:
             raise SettingsError(name, "is required but not set")
         return value
 
-    def integer(self, name: str, *, minimum: int = 0, maximum: int | None = None) -> int:
-        value = self.required(name)
-        try:
-            number = int(value.replace("_", ""))
-        except ValueError:
-            raise SettingsError(name, f"must be a whole number, got {value!r}") from None
-        if number < minimum or (maximum is not None and number > maximum):
-            upper = "" if maximum is None else f" and at most {maximum}"
-            raise SettingsError(name, f"must be at least {minimum}{upper}, got {number}")
-        return number
-
-    def number(self, name: str) -> float:
-        value = self.required(name)
-        try:
-            number = float(value)
-        except ValueError:
-            raise SettingsError(name, f"must be a number, got {value!r}") from None
-        if not number > 0:
-            raise SettingsError(name, f"must be greater than 0, got {value!r}")
-        return number
-
-    def stops(self, name: str) -> float | None:
-        """``auto`` (None) or an exposure in stops between -20 and +20."""
-        value = self.required(name)
-        if value.lower() == "auto":
-            return None
-        try:
-            number = float(value)
-        except ValueError:
-            raise SettingsError(name, f"must be auto or a number of stops, got {value!r}") from None
-        if not -20.0 <= number <= 20.0:
-            raise SettingsError(name, f"must be auto or between -20 and 20 stops, got {value!r}")
-        return number
-
-    def boolean(self, name: str) -> bool:
-        value = self.required(name).lower()
-        if value in ("1", "true", "yes", "on"):
-            return True
-        if value in ("0", "false", "no", "off"):
-            return False
-        raise SettingsError(name, f"must be true or false, got {value!r}")
-
-    def container(self, name: str) -> str:
-        value = self.required(name)
-        if not _CONTAINER_NAME.match(value):
-            raise SettingsError(
-                name, f"{value!r} is not a valid container name (3-63 lowercase letters, digits and single hyphens)"
-            )
-        return value
-
-    def url(self, name: str) -> str:
-        value = self.required(name)
-        parts = urlsplit(value)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise SettingsError(name, f"must be an absolute https URL, got {value!r}")
-        if parts.scheme == "http" and not is_loopback(parts.hostname):
-            raise SettingsError(name, f"must use https (plain http is allowed only for loopback hosts), got {value!r}")
+    def optional(self, name: str, kind: type[T]) -> T | None:
+        value = self.value(name)
+        if value is not None and not isinstance(value, kind):
+            raise TypeError(f"{name} is declared with a parser that does not give {kind.__name__}")
         return value
 
 
@@ -322,38 +622,54 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _storage(env: Mapping[str, str]) -> StorageConnection:
+def _storage(reader: _Reader) -> StorageConnection:
     """Resolve ``THUMBNAILS_STORAGE`` the way the Functions host does: a connection string, or
     ``THUMBNAILS_STORAGE__*`` identity-based settings."""
-    connection_string = (env.get(STORAGE_SETTING) or "").strip()
-    if connection_string.startswith(KEY_VAULT_REFERENCE):
-        raise SettingsError(
-            STORAGE_SETTING,
-            "is still an unresolved Key Vault reference: give the app's identity "
-            "'Key Vault Secrets User' on the vault and check the reference's SecretUri",
-        )
-    identity = {suffix: (env.get(f"{STORAGE_SETTING}__{suffix}") or "").strip() or None for suffix in IDENTITY_SUFFIXES}
-    if connection_string:
+    identity = {suffix: reader.optional(f"{_IDENTITY}{suffix}", str) for suffix in IDENTITY_SUFFIXES}
+    connection_string = reader.text(STORAGE_SETTING, required=False)
+    if connection_string is not None:
         if "AccountName=" not in connection_string and "UseDevelopmentStorage=true" not in connection_string:
             raise SettingsError(STORAGE_SETTING, "is not a storage connection string (no AccountName=)")
         return StorageConnection(connection_string=Secret(connection_string))
-    blob_uri = identity["blobServiceUri"]
-    if blob_uri is None:
+    if identity["blobServiceUri"] is None:
         raise SettingsError(
             STORAGE_SETTING,
-            f"is not set: give a connection string, or {STORAGE_SETTING}__blobServiceUri "
-            f"(with {STORAGE_SETTING}__queueServiceUri, __credential=managedidentity, __clientId) "
+            f"is not set: give a connection string, or {_IDENTITY}blobServiceUri "
+            f"(with {_IDENTITY}queueServiceUri, __credential=managedidentity, __clientId) "
             "for a managed identity",
         )
-    parts = urlsplit(blob_uri)
-    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):
-        raise SettingsError(f"{STORAGE_SETTING}__blobServiceUri", f"must be an https URL, got {blob_uri!r}")
-    credential = identity["credential"]
-    if credential is not None and credential.lower() != "managedidentity":
-        raise SettingsError(f"{STORAGE_SETTING}__credential", f"must be 'managedidentity', got {credential!r}")
     return StorageConnection(
-        blob_service_uri=blob_uri,
+        blob_service_uri=identity["blobServiceUri"],
         queue_service_uri=identity["queueServiceUri"],
-        credential=credential,
+        credential=identity["credential"],
         client_id=identity["clientId"],
     )
+
+
+# -- generated documents ----------------------------------------------------------------------------
+
+
+def markdown_table() -> str:
+    """The README's settings table (a test keeps the README equal to it)."""
+    rows = ["| setting | default | accepts | meaning |", "|---|---|---|---|"]
+    rows += [f"| `{s.name}` | {s.default_text()} | {s.parser.accepts()} | {s.doc} |" for s in SETTINGS]
+    return "\n".join(rows) + "\n"
+
+
+#: The Functions host's own settings in a local.settings.json (not the app's).
+_HOST_VALUES = {"FUNCTIONS_WORKER_RUNTIME": "python", "AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+
+
+def example_values() -> dict[str, str]:
+    """``local.settings.example.json``'s ``Values``: Azurite, the emulator on :8090, every default."""
+    values = dict(_HOST_VALUES)
+    for s in SETTINGS:
+        text = s.local if s.local is not None else s.default
+        if text:
+            values[s.name] = text
+    return values
+
+
+def example_json() -> str:
+    """``local.settings.example.json`` as committed (a test keeps the file equal to it)."""
+    return json.dumps({"IsEncrypted": False, "Values": example_values()}, indent=2) + "\n"

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import io
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
@@ -40,10 +42,35 @@ class FakeClock:
         self.wall += timedelta(seconds=seconds)
 
 
+def start_azurite(location: Path, attempts: int = 3) -> Azurite:
+    """A fresh Azurite on free ports, in ``location``.
+
+    Under pytest-xdist each worker process runs this session fixture, so two Azurites start at
+    once: ``free_port`` releases the port it found before Azurite binds it, and the other worker's
+    Azurite (or any client socket) may take it in between.  Azurite then exits with EADDRINUSE
+    (it fails on bind, as Node's ``listen`` does), possibly after the readiness probe reached the
+    *other* process on that port; so the process must still be alive a moment after it listened,
+    and a lost race is retried on new ports.
+    """
+    for attempt in range(1, attempts + 1):
+        server = Azurite(location=location)
+        try:
+            server.start()
+            time.sleep(0.3)
+            if server.process is not None and server.process.poll() is None:
+                return server
+            server.stop()
+        except RuntimeError:
+            server.stop()
+            if attempt == attempts:
+                raise
+    raise RuntimeError(f"Azurite did not stay up on free ports after {attempts} attempts; see {location}/azurite.log")
+
+
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    server = Azurite(location=tmp_path_factory.mktemp("azurite"))
-    server.start()
+    """One Azurite per test process (each xdist worker has its own, and its own basetemp)."""
+    server = start_azurite(tmp_path_factory.mktemp("azurite"))
     yield server
     server.stop()
 
@@ -110,7 +137,7 @@ def containers(env: dict[str, str]) -> Containers:
 
 @pytest.fixture
 def pipeline(env: dict[str, str], clock: FakeClock, containers: Containers):  # type: ignore[no-untyped-def]
-    from shared.delivery.pipeline import build_pipeline
+    from shared.delivery.compose import build_pipeline
     from shared.settings import load_settings
 
     built = build_pipeline(load_settings(env), clock=clock, sleep=clock.sleep, now=clock.now)

@@ -2,6 +2,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.settings import DEFAULTS, Secret, SettingsError, load_image_limits, load_settings
 
@@ -203,3 +205,116 @@ def test_the_error_table_is_the_one_generated_from_the_taxonomy():
 
     table = (ROOT / "docs" / "errors.md").read_text()
     assert markdown_table() in table, "regenerate it: shared.core.errors.markdown_table()"
+
+
+# -- one declaration per setting --------------------------------------------------------------------
+
+README_BEGIN, README_END = "<!-- settings:begin -->", "<!-- settings:end -->"
+
+
+def test_the_readme_settings_table_is_the_one_generated_from_the_declaration():
+    from shared.settings import markdown_table
+
+    readme = (ROOT / "README.md").read_text()
+    assert README_BEGIN in readme, "README.md lost the settings table's begin marker"
+    assert README_END in readme, "README.md lost the settings table's end marker"
+    between = readme.split(README_BEGIN, 1)[1].split(README_END, 1)[0]
+    assert between.strip() == markdown_table().strip(), "regenerate it: python -m devkit.settings_docs"
+
+
+def test_local_settings_example_is_the_one_generated_from_the_declaration():
+    from shared.settings import example_json
+
+    committed = (ROOT / "local.settings.example.json").read_text()
+    assert committed == example_json(), "regenerate it: python -m devkit.settings_docs"
+
+
+def test_each_setting_is_declared_once_with_a_doc_and_a_parser_that_accepts_its_default():
+    from shared.settings import SETTINGS
+
+    names = [setting.name for setting in SETTINGS]
+    assert len(names) == len(set(names))
+    assert set(DEFAULTS) <= set(names)
+    for setting in SETTINGS:
+        assert setting.doc, f"{setting.name} has no doc"
+        for value in (setting.default, setting.local):
+            if value:  # local "": left out of the example file
+                setting.parser.parse(setting.name, value)  # raises SettingsError if the declaration contradicts itself
+
+
+def test_the_config_dataclasses_keep_no_defaults_of_their_own():
+    import dataclasses
+
+    from shared.core.retry import RetrySettings
+    from shared.edges.config import ItwinSettings
+    from shared.imaging.limits import ImageLimits
+    from shared.sandbox.config import SandboxSettings
+
+    for config in (ImageLimits, RetrySettings, SandboxSettings, ItwinSettings):
+        with_defaults = [
+            f.name
+            for f in dataclasses.fields(config)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        ]
+        assert with_defaults == [], f"{config.__name__} keeps defaults for {with_defaults}"
+    # The per-invocation policy also holds policy constants (backoff); its two settings have no default.
+    from shared.core.retry import RetryPolicy
+
+    defaults = {f.name: f.default for f in dataclasses.fields(RetryPolicy)}
+    assert defaults["budget_seconds"] is dataclasses.MISSING
+    assert defaults["retry_after_cap_seconds"] is dataclasses.MISSING
+
+
+def test_the_helpers_for_tests_and_benches_run_the_deployed_configuration():
+    from shared.settings import default_limits, default_sandbox, load_sandbox_settings
+
+    assert default_limits() == load_image_limits({})
+    assert default_limits(allow_tiff=False) == load_image_limits({"ALLOW_TIFF": "false"})
+    assert default_sandbox() == load_sandbox_settings({})
+    assert default_sandbox(workers=1).workers == 1
+
+
+def test_the_key_vault_message_is_the_same_for_every_setting():
+    reference = "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/x/)"
+    problems = set()
+    for name in ("THUMBNAILS_STORAGE", "ITWIN_CLIENT_SECRET", "ITWIN_SCOPE"):
+        with pytest.raises(SettingsError) as caught:
+            load_settings({**BASE, name: reference})
+        assert caught.value.name == name
+        problems.add(caught.value.problem)
+    assert len(problems) == 1, problems
+
+
+def test_storage_only_settings_need_no_itwin_client():
+    from shared.settings import load_storage_settings
+
+    env = {"THUMBNAILS_STORAGE": BASE["THUMBNAILS_STORAGE"], "DEADLETTER_CONTAINER": "dead-letters"}
+    storage = load_storage_settings(env)
+    assert (storage.incoming_container, storage.deadletter_container) == ("thumbnails", "dead-letters")
+    with pytest.raises(SettingsError) as caught:
+        load_storage_settings({})
+    assert caught.value.name == "THUMBNAILS_STORAGE"
+
+
+# What users control: any text in any setting.  It loads, or start-up refuses it naming that setting.
+_NAMES = sorted(DEFAULTS)
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(name=st.sampled_from(_NAMES), value=st.one_of(st.text(max_size=30), st.from_regex(r"-?[0-9_]{1,12}(\.[0-9]+)?")))
+def test_any_value_of_any_setting_loads_or_is_refused_naming_that_setting(name, value):
+    refused: SettingsError | None = None
+    try:
+        load_settings({**BASE, name: value})
+    except SettingsError as error:
+        refused = error
+    if refused is not None:
+        # Settings checked against each other are refused under the one named in the message.
+        cross_checked = {
+            "HTTP_CONNECT_TIMEOUT_SECONDS": "HTTP_READ_TIMEOUT_SECONDS",
+            "THUMBNAILS_CONTAINER": "STATE_CONTAINER",
+            "PROCESSED_CONTAINER": "STATE_CONTAINER",
+            "DEADLETTER_CONTAINER": "STATE_CONTAINER",
+        }
+        assert refused.name in (name, cross_checked.get(name)), (name, value, refused)
+        assert refused.name in str(refused)

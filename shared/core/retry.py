@@ -19,12 +19,13 @@ from shared.core.errors import ErrorCode, ThumbnailError
 
 @dataclass(frozen=True)
 class RetrySettings:
-    """Bounds on how long one invocation, and one blob across invocations, may keep trying."""
+    """Bounds on how long one invocation, and one blob across invocations, may keep trying.  Filled in
+    by ``shared.settings.load_retry_settings`` from the settings' one declaration (no defaults here)."""
 
-    budget_seconds: float = 300.0
-    retry_after_cap_seconds: float = 60.0
-    not_initialized_window_seconds: float = 15 * 60.0
-    max_delivery_attempts: int = 5
+    budget_seconds: float
+    retry_after_cap_seconds: float
+    not_initialized_window_seconds: float
+    max_delivery_attempts: int
 
 
 T = TypeVar("T")
@@ -32,10 +33,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounds for one invocation.  ``budget_seconds`` stays well under host.json's functionTimeout."""
+    """Bounds for one invocation.  ``budget_seconds`` stays well under host.json's functionTimeout.
 
-    budget_seconds: float = 300.0
-    retry_after_cap_seconds: float = 60.0
+    The two bounds that are app settings (``RETRY_BUDGET_SECONDS``, ``RETRY_AFTER_CAP_SECONDS``) have
+    no defaults here: :meth:`from_settings` takes them from the settings' one declaration.
+    """
+
+    budget_seconds: float
+    retry_after_cap_seconds: float
     base_backoff_seconds: float = 1.0
     max_backoff_seconds: float = 30.0
     not_initialized_interval_seconds: float = 30.0

@@ -10,9 +10,9 @@ from azure.storage.blob import BlobClient
 from shared.core.errors import ThumbnailError
 from shared.core.outcome import Outcome
 from shared.core.paths import parse_blob_path
+from shared.delivery import compose
 from shared.delivery.log import blob_context, log_outcome
-from shared.delivery.pipeline import Pipeline, build_pipeline
-from shared.settings import load_settings
+from shared.delivery.pipeline import Pipeline
 
 _lock = threading.Lock()
 _pipeline: Pipeline | None = None
@@ -31,7 +31,7 @@ def start(env: Mapping[str, str] | None = None) -> Pipeline:
     global _pipeline
     with _lock:
         if _pipeline is None:
-            _pipeline = build_pipeline(load_settings(env))
+            _pipeline = compose.pipeline_from_env(env)
         return _pipeline
 
 

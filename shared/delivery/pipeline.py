@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-import requests
 from azure.storage.blob import BlobClient, BlobServiceClient
 
 from shared.core.deadline import Deadline
@@ -38,13 +37,12 @@ from shared.delivery.log import LOGGER_NAME
 from shared.delivery.record import DeliveryRecord, Hold, RecordStore, Verdict, verdict
 from shared.delivery.source import ATTEMPTS_METADATA, Arrival, Source, etag_text, iso
 from shared.edges import storage
-from shared.edges.itwin import ItwinClient, TokenProvider, UploadReceipt, new_session
+from shared.edges.itwin import ItwinClient, UploadReceipt
 from shared.imaging import Thumbnail
 from shared.imaging.stage import ImageStage
-from shared.sandbox import image_stage
 from shared.settings import Settings
 
-__all__ = ["ATTEMPTS_METADATA", "Pipeline", "build_pipeline"]
+__all__ = ["ATTEMPTS_METADATA", "Pipeline", "utcnow"]
 
 logger = logging.getLogger(LOGGER_NAME)
 
@@ -104,33 +102,6 @@ class Pipeline:
     def close(self) -> None:
         """Stop the image stage's worker processes (a host process keeps its pipeline until it exits)."""
         self.images.close()
-
-
-def build_pipeline(
-    settings: Settings,
-    *,
-    session: requests.Session | None = None,
-    blobs: BlobServiceClient | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    now: Callable[[], datetime] = utcnow,
-    images: ImageStage | None = None,
-) -> Pipeline:
-    """The production wiring: one pooled HTTP session, one token cache and one image stage per process.
-
-    ``session`` and ``blobs`` may be handed in (tests add transport policies through them).
-    """
-    http = session or new_session()
-    tokens = TokenProvider(settings.itwin, http, clock=clock)
-    return Pipeline(
-        settings=settings,
-        blobs=blobs or storage.blob_service(settings.storage),
-        itwin=ItwinClient(settings.itwin, http, tokens),
-        clock=clock,
-        now=now,
-        sleep=sleep,
-        images=images or image_stage(settings.image, settings.sandbox),
-    )
 
 
 def count_reserve(budget: float) -> float:

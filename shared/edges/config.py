@@ -33,5 +33,5 @@ class ItwinSettings:
     client_id: str
     client_secret: Secret
     scope: str
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
+    connect_timeout: float
+    read_timeout: float

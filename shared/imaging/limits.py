@@ -21,18 +21,21 @@ def decode_cap_for(instance_memory_mb: int) -> int:
 
 @dataclass(frozen=True)
 class ImageLimits:
-    """What the image stage accepts and produces."""
+    """What the image stage accepts and produces.  No defaults here: the values, defaults included,
+    come from the settings' one declaration (``shared.settings.load_image_limits``; tests and benches
+    use ``shared.settings.default_limits``)."""
 
-    max_width: int = 800
-    max_height: int = 500
-    max_output_bytes: int = API_MAX_THUMBNAIL_BYTES
-    max_input_bytes: int = 256 * 1024 * 1024
-    max_pixels: int = 140_000_000
-    allow_tiff: bool = True
-    memory_budget_bytes: int = 1024 * 1024 * 1024
+    max_width: int
+    max_height: int
+    #: The API's limit, :data:`API_MAX_THUMBNAIL_BYTES` in the app (tests set smaller ones).
+    max_output_bytes: int
+    max_input_bytes: int
+    max_pixels: int
+    allow_tiff: bool
+    memory_budget_bytes: int
     #: The most one decode may use (``decode_cap_for``): nothing whose estimate is larger runs,
     #: and no worker is granted more address space than this for a job.
-    decode_cap_bytes: int = 1024 * 1024 * 1024
+    decode_cap_bytes: int
     #: Exposure for tone-mapping HDR renders (EXR, float TIFF), in stops; ``None``: automatic,
     #: from the image's log-average luminance (see ``shared.imaging.tonemap``).
-    hdr_exposure_stops: float | None = None
+    hdr_exposure_stops: float | None

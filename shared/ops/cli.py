@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from shared.imaging import Thumbnail
     from shared.ops.deadletters import DeadLetters
-    from shared.settings import Settings
+    from shared.settings import Settings, StorageSettings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND = 0, 1, 2, 3
 
@@ -280,16 +280,27 @@ def _filters(sub: argparse.ArgumentParser) -> None:
 # -- shared steps ---------------------------------------------------------------------------------
 
 
-def _settings(env: dict[str, str]) -> Settings:
+def _settings(env: dict[str, str], *, needs_api: bool = True) -> Settings:
+    """Every setting (``needs_api=False``: without the service client, for commands that never call the API)."""
     from shared.settings import SettingsError, load_settings
 
     try:
-        return load_settings(env)
+        return load_settings(env, needs_api=needs_api)
     except SettingsError as error:
         raise CliError(EXIT_USAGE, str(error)) from error
 
 
-def _storage(settings: Settings, *containers: str) -> BlobServiceClient:
+def _storage_settings(env: dict[str, str]) -> StorageSettings:
+    """The containers and the account: all ``deadletter`` and ``status`` need."""
+    from shared.settings import SettingsError, load_storage_settings
+
+    try:
+        return load_storage_settings(env)
+    except SettingsError as error:
+        raise CliError(EXIT_USAGE, str(error)) from error
+
+
+def _storage(settings: StorageSettings, *containers: str) -> BlobServiceClient:
     """The account's client, after checking that ``containers`` exist: a missing one is a setting
     that names the wrong container (or a deployment not made yet), not an outage."""
     from shared.edges.storage import blob_service
@@ -321,16 +332,13 @@ def _read(path: Path) -> bytes:
 
 def _thumbnail(data: bytes, env: dict[str, str]) -> Thumbnail:
     """The thumbnail the pipeline would make, through the same (by default sandboxed) image stage."""
-    import dataclasses
-
-    from shared.sandbox import image_stage
-    from shared.settings import SettingsError, load_image_limits, load_sandbox_settings
+    from shared.delivery import compose
+    from shared.settings import SettingsError
 
     try:
-        limits, sandbox = load_image_limits(env), load_sandbox_settings(env)
+        images = compose.images_from_env(env, workers=1)
     except SettingsError as error:
         raise CliError(EXIT_USAGE, str(error)) from error
-    images = image_stage(limits, dataclasses.replace(sandbox, workers=1))
     try:
         return images.normalize(data, images.probe(data))
     finally:
@@ -341,7 +349,7 @@ def _dead_letters(env: dict[str, str], *containers: str) -> DeadLetters:
     from shared.delivery.pipeline import utcnow
     from shared.ops.deadletters import DeadLetters
 
-    settings = _settings(env)
+    settings = _storage_settings(env)
     return DeadLetters(_storage(settings, "deadletter_container", *containers), settings, utcnow)
 
 
@@ -364,7 +372,7 @@ def _announcing_sleep(seconds: float) -> None:
 
 
 def _drain(args: argparse.Namespace, env: dict[str, str]) -> int:
-    from shared.delivery.pipeline import build_pipeline
+    from shared.delivery.compose import build_pipeline
     from shared.ops.drain import drain
     from shared.ops.output import outcome_json, print_json, print_outcome
 
@@ -390,7 +398,7 @@ def _drain(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 
 def _watch(args: argparse.Namespace, env: dict[str, str]) -> int:
-    from shared.delivery.pipeline import build_pipeline
+    from shared.delivery.compose import build_pipeline
     from shared.ops.drain import watch
     from shared.ops.output import print_outcome
 
@@ -407,24 +415,22 @@ def _watch(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 def _upload(args: argparse.Namespace, env: dict[str, str]) -> int:
     from shared.core.errors import ThumbnailError
-    from shared.core.retry import RetryPolicy, call_with_retries
-    from shared.edges.itwin import ItwinClient, TokenProvider, new_session
+    from shared.core.retry import call_with_retries
+    from shared.delivery import compose
     from shared.imaging import describe
-    from shared.settings import SettingsError, load_itwin_settings, load_retry_settings
+    from shared.settings import SettingsError
 
     data = _read(args.file)
     try:
-        itwin_settings, retry = load_itwin_settings(env), load_retry_settings(env)
+        client, policy = compose.uploader_from_env(env)
     except SettingsError as error:
         raise CliError(EXIT_USAGE, str(error)) from error
-    session = new_session()
-    client = ItwinClient(itwin_settings, session, TokenProvider(itwin_settings, session))
     try:
         thumbnail = _thumbnail(data, env)
         print(describe(thumbnail))
         receipt = call_with_retries(
             lambda: client.put_thumbnail(args.imodel, thumbnail.data, thumbnail.content_type),
-            RetryPolicy.from_settings(retry),
+            policy,
         )
     except ThumbnailError as error:
         api = f" (api {error.api.status}, correlation {error.api.correlation_id})" if error.api else ""
@@ -540,10 +546,10 @@ def _deadletter_redrive(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 
 def _poison_sweep(args: argparse.Namespace, env: dict[str, str]) -> int:
-    from shared.delivery.pipeline import build_pipeline
+    from shared.delivery.compose import build_pipeline
     from shared.ops.poison import poison_queue, sweep
 
-    settings = _settings(env)
+    settings = _settings(env, needs_api=False)  # it settles blobs, never calls the API
     _storage(settings, "incoming_container", "deadletter_container")
     try:
         queue = poison_queue(settings.storage)
@@ -587,7 +593,7 @@ def _status(args: argparse.Namespace, env: dict[str, str]) -> int:
     from shared.ops.output import print_json
     from shared.ops.status import DEADLETTERED, StatusReader
 
-    settings = _settings(env)
+    settings = _storage_settings(env)
     reader = StatusReader(_storage(settings, *CONTAINER_SETTINGS), settings)
     found = reader.of_imodel(args.imodel) if args.imodel is not None else reader.of_blob(args.blob)
     if args.json:

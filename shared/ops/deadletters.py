@@ -19,7 +19,7 @@ from azure.storage.blob import BlobClient, BlobServiceClient
 from shared.core.payload import PAYLOAD_SUFFIX, payload_name
 from shared.delivery.source import DROPPED_METADATA
 from shared.edges import storage
-from shared.settings import Settings
+from shared.settings import StorageSettings
 
 AUDIT_PREFIX = "_redriven/"
 
@@ -44,7 +44,7 @@ class DeadLetter:
 
 
 class DeadLetters:
-    def __init__(self, blobs: BlobServiceClient, settings: Settings, now: Callable[[], datetime]) -> None:
+    def __init__(self, blobs: BlobServiceClient, settings: StorageSettings, now: Callable[[], datetime]) -> None:
         self._container = blobs.get_container_client(settings.deadletter_container)
         self._incoming = blobs.get_container_client(settings.incoming_container)
         self._now = now

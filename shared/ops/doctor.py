@@ -16,6 +16,7 @@ from azure.storage.blob import BlobServiceClient
 
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.core.paths import canonical_guid
+from shared.delivery import compose
 from shared.edges import storage
 from shared.settings import Settings, SettingsError, load_settings
 
@@ -41,16 +42,11 @@ def run_checks(env: Mapping[str, str], imodel_id: str | None = None) -> Iterator
         return
     yield Check("settings", True, "every setting present and well-formed")
 
-    from shared.delivery.pipeline import build_pipeline
-
-    pipeline = build_pipeline(settings)
-    try:
-        yield _token(pipeline.itwin.tokens.get, settings)
-        yield from _containers(pipeline.blobs, settings)
-        if imodel_id is not None:
-            yield _imodel(pipeline.itwin.get_imodel, imodel_id, settings)
-    finally:
-        pipeline.close()  # its image workers end with the checks, not at interpreter exit
+    wired = compose.connect(settings)  # no image stage: doctor decodes nothing
+    yield _token(wired.tokens.get, settings)
+    yield from _containers(wired.blobs, settings)
+    if imodel_id is not None:
+        yield _imodel(wired.itwin.get_imodel, imodel_id, settings)
 
 
 def _token(get: Callable[[], str], settings: Settings) -> Check:

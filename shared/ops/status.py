@@ -30,7 +30,7 @@ from shared.delivery.pipeline import utcnow
 from shared.delivery.source import ATTEMPTS_METADATA
 from shared.edges import storage
 from shared.ops.deadletters import DeadLetters
-from shared.settings import Settings
+from shared.settings import StorageSettings
 
 INCOMING, PROCESSED, SUPERSEDED, DEADLETTERED = "incoming", "processed", "superseded", "deadlettered"
 # Bookkeeping the pipeline and the CLI keep beside the blobs; never a render of its own.
@@ -75,7 +75,7 @@ class BlobStatus:
 
 
 class StatusReader:
-    def __init__(self, blobs: BlobServiceClient, settings: Settings) -> None:
+    def __init__(self, blobs: BlobServiceClient, settings: StorageSettings) -> None:
         self._incoming = blobs.get_container_client(settings.incoming_container)
         self._processed = blobs.get_container_client(settings.processed_container)
         self._deadletter = blobs.get_container_client(settings.deadletter_container)

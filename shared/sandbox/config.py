@@ -21,11 +21,13 @@ class SandboxSettings:
     ``isolate``: decode in worker processes (``IMAGE_ISOLATION``; off only for debugging, where a
     debugger or profiler must see the decode).  ``timeout_seconds``: wall-clock limit of one probe or
     normalize (``IMAGE_TIMEOUT_SECONDS``).  ``workers``: worker processes, hence images decoded at
-    once (``IMAGE_WORKERS``).
+    once (``IMAGE_WORKERS``).  ``memory_margin_bytes`` and ``probe_allowance_bytes`` are
+    :data:`MEMORY_MARGIN_BYTES` and :data:`PROBE_ALLOWANCE_BYTES` in the app.  No defaults here:
+    ``shared.settings.load_sandbox_settings`` fills them in (tests: ``default_sandbox``).
     """
 
-    isolate: bool = True
-    timeout_seconds: float = 20.0
-    workers: int = 2
-    memory_margin_bytes: int = MEMORY_MARGIN_BYTES
-    probe_allowance_bytes: int = PROBE_ALLOWANCE_BYTES
+    isolate: bool
+    timeout_seconds: float
+    workers: int
+    memory_margin_bytes: int
+    probe_allowance_bytes: int

@@ -177,7 +177,7 @@ class SandboxedImages:
     """
 
     limits: ImageLimits
-    sandbox: SandboxSettings = dataclasses.field(default_factory=SandboxSettings)
+    sandbox: SandboxSettings
     command: Sequence[str] = WORKER_COMMAND
     on_job: Callable[[dict[str, Any]], None] | None = None
     budget: MemoryBudget = dataclasses.field(init=False)

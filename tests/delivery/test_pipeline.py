@@ -209,7 +209,7 @@ def test_bad_images_are_dead_lettered_byte_identical(pipeline, containers, emula
 
 
 def test_a_blob_over_the_byte_cap_is_refused_from_its_properties(env, clock, containers, emulator):
-    from shared.delivery.pipeline import build_pipeline
+    from shared.delivery.compose import build_pipeline
     from shared.settings import load_settings
 
     pipeline = build_pipeline(load_settings({**env, "MAX_BLOB_BYTES": "1000"}), clock=clock, sleep=clock.sleep)
@@ -263,7 +263,7 @@ def test_neither_the_secret_nor_a_token_reaches_a_log(pipeline, containers, emul
 def test_an_unforeseen_error_is_retried_then_dead_lettered_never_lost(env, clock, containers, emulator):
     from requests.adapters import HTTPAdapter
 
-    from shared.delivery.pipeline import build_pipeline
+    from shared.delivery.compose import build_pipeline
     from shared.edges.itwin import new_session
     from shared.settings import load_settings
 

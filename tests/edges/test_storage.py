@@ -10,7 +10,7 @@ from azure.storage.blob import BlobServiceClient
 
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.core.outcome import Status
-from shared.delivery.pipeline import build_pipeline
+from shared.delivery.compose import build_pipeline
 from shared.edges import storage
 from shared.settings import load_settings
 from tests.conftest import new_imodel, png_bytes

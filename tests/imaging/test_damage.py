@@ -32,10 +32,11 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from shared.core.errors import ErrorCode, ThumbnailError
-from shared.imaging import ImageLimits, normalize
-from shared.sandbox import SandboxedImages, SandboxSettings
+from shared.imaging import normalize
+from shared.sandbox import SandboxedImages
+from shared.settings import default_limits, default_sandbox
 
-LIMITS = ImageLimits(allow_tiff=True)
+LIMITS = default_limits(allow_tiff=True)
 FAITHFUL_PSNR_DB = 30.0
 #: Codes a damaged file may end with: what the damage looks like (corrupt), or a header damaged
 #: into something we do not read (another or no format, an absurd size or structure), or cut to nothing.
@@ -157,7 +158,7 @@ def test_a_damaged_file_of_the_issue_is_corrupt_in_process(name: str) -> None:
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxedImages]:
-    with SandboxedImages(LIMITS, SandboxSettings(workers=1)) as stage:
+    with SandboxedImages(LIMITS, default_sandbox(workers=1)) as stage:
         yield stage
 
 

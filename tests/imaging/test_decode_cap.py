@@ -17,10 +17,10 @@ from bench.formats_corpus import exr_bytes
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging import ImageLimits, estimate_decode_bytes, normalize, probe
 from shared.imaging.limits import decode_cap_for
-from shared.settings import SettingsError, load_image_limits
+from shared.settings import SettingsError, default_limits, load_image_limits
 from tests.imaging.factories import webp_canvas_bomb
 
-LIMITS = ImageLimits()
+LIMITS = default_limits()
 
 
 def exr_claiming(width: int, height: int, channels: int) -> bytes:
@@ -70,12 +70,12 @@ def test_a_webp_canvas_whose_opening_exceeds_the_cap_is_refused_before_opening()
 
 def test_a_header_over_the_smallest_instance_cap_fits_a_larger_one() -> None:
     data = exr_claiming(9000, 9000, 33)  # R, G, B: 972 MB decoded, more with the working copies
-    cap_refusal(data, ImageLimits(decode_cap_bytes=decode_cap_for(2048)))
-    assert estimate_decode_bytes(probe(data, ImageLimits(decode_cap_bytes=decode_cap_for(4096)))) > 2**30
+    cap_refusal(data, default_limits(decode_cap_bytes=decode_cap_for(2048)))
+    assert estimate_decode_bytes(probe(data, default_limits(decode_cap_bytes=decode_cap_for(4096)))) > 2**30
 
 
 def test_small_files_are_far_under_the_smallest_instance_cap() -> None:
-    small = ImageLimits(decode_cap_bytes=decode_cap_for(512))
+    small = default_limits(decode_cap_bytes=decode_cap_for(512))
     plane = np.full((64, 64), 0.18, np.float32)
     assert normalize(exr_bytes(dict.fromkeys("RGB", plane)), small).width == 64
 

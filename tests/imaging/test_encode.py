@@ -10,14 +10,14 @@ from PIL import Image
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging import ImageInfo, normalize
 from shared.imaging import encode as encode_module
-from shared.settings import API_MAX_THUMBNAIL_BYTES, ImageLimits
+from shared.settings import API_MAX_THUMBNAIL_BYTES, default_limits
 from tests.imaging.factories import encode, noise, png_ihdr, reopen
 
 
 def test_worst_case_rgba_noise_in_the_largest_box_stays_under_the_api_limit():
     # 4096x4096 is the largest box the settings allow; RGBA noise does not compress at all
     # (67 MB raw), so the thumbnail has to shrink until it fits.
-    limits = ImageLimits(max_width=4096, max_height=4096)
+    limits = default_limits(max_width=4096, max_height=4096)
     data = encode(noise("RGBA", (4096, 4096)), "PNG", compress_level=0)
     thumb = normalize(data, limits)
     assert len(thumb.data) <= API_MAX_THUMBNAIL_BYTES
@@ -38,7 +38,7 @@ def test_default_box_with_noise_fits_without_shrinking(limits):
 
 
 def test_a_tighter_configured_limit_is_met_by_shrinking():
-    limits = ImageLimits(max_output_bytes=300_000)
+    limits = default_limits(max_output_bytes=300_000)
     thumb = normalize(encode(noise("RGB", (800, 500)), "PNG", compress_level=0), limits)
     assert len(thumb.data) <= 300_000
     assert thumb.width < 800
@@ -47,7 +47,7 @@ def test_a_tighter_configured_limit_is_met_by_shrinking():
 
 def test_flat_image_under_a_small_limit_is_not_shrunk():
     # 800x500 RGB is 1.2 MB raw but a few KB as PNG: the raw size is no reason to shrink.
-    limits = ImageLimits(max_output_bytes=1_000_000)
+    limits = default_limits(max_output_bytes=1_000_000)
     thumb = normalize(encode(Image.new("RGB", (1600, 1000), (40, 90, 160)), "PNG"), limits)
     assert (thumb.width, thumb.height) == (800, 500)
     assert len(thumb.data) < 100_000
@@ -70,7 +70,7 @@ def test_shrink_after_a_failed_best_level_scales_from_the_fast_result(monkeypatc
 
 
 def test_impossible_limit_is_thumbnail_too_large():
-    limits = ImageLimits(max_output_bytes=60)
+    limits = default_limits(max_output_bytes=60)
     data = encode(noise("RGB", (64, 64)), "PNG")
     with pytest.raises(ThumbnailError) as caught:
         normalize(data, limits)

@@ -16,18 +16,19 @@ from PIL import Image, TiffImagePlugin
 
 from bench.formats_corpus import avif_bytes, exr_bytes, float_tiff, uniform_exr
 from shared.core.errors import ErrorCode, ThumbnailError
-from shared.imaging import ImageLimits, InProcessImages, normalize, probe
+from shared.imaging import InProcessImages, normalize, probe
 from shared.imaging.formats import sniff
-from shared.sandbox import SandboxedImages, SandboxSettings
+from shared.sandbox import SandboxedImages
+from shared.settings import default_limits, default_sandbox
 from tests.imaging.factories import reopen
 
-LIMITS = ImageLimits(allow_tiff=True)
+LIMITS = default_limits(allow_tiff=True)
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxedImages]:
     """One fresh worker: the first file it decodes is the first that imports numpy in it."""
-    with SandboxedImages(LIMITS, SandboxSettings(workers=1)) as stage:
+    with SandboxedImages(LIMITS, default_sandbox(workers=1)) as stage:
         yield stage
 
 

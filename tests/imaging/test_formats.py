@@ -11,7 +11,7 @@ from PIL import Image
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging import normalize, probe
 from shared.imaging.formats import allowed_formats, sniff
-from shared.settings import ImageLimits
+from shared.settings import default_limits
 from tests.imaging.factories import encode, psd_rgb
 
 SMALL = Image.new("RGB", (40, 30), (10, 120, 200))
@@ -105,16 +105,16 @@ def test_tiff_is_on_by_default_and_allow_tiff_false_turns_it_off(limits):
     assert probe(data, limits).format == "TIFF"
     assert normalize(data, limits).width == 20
     with pytest.raises(ThumbnailError) as caught:
-        probe(data, ImageLimits(allow_tiff=False))
+        probe(data, default_limits(allow_tiff=False))
     assert caught.value.code is ErrorCode.UNSUPPORTED_IMAGE_FORMAT
     assert "ALLOW_TIFF" in caught.value.message
 
 
 def test_allowlist_is_exactly_the_issue_list():
-    assert allowed_formats(ImageLimits()) == (
+    assert allowed_formats(default_limits()) == (
         "PNG", "JPEG", "WEBP", "GIF", "BMP", "AVIF", "HEIF", "OPENEXR", "TGA", "TIFF"
     )  # fmt: skip
-    assert "TIFF" not in allowed_formats(ImageLimits(allow_tiff=False))
+    assert "TIFF" not in allowed_formats(default_limits(allow_tiff=False))
 
 
 def test_sniff_does_not_mistake_text_for_bmp():

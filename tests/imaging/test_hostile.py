@@ -21,7 +21,8 @@ from bench.corpus import ITEMS, ensure
 from bench.hostile import CASES, OK, Case, build
 from shared.core.errors import ThumbnailError
 from shared.imaging import ImageLimits, InProcessImages, estimate_decode_bytes, probe
-from shared.sandbox import SandboxedImages, SandboxSettings
+from shared.sandbox import SandboxedImages
+from shared.settings import default_limits, default_sandbox
 from tests.imaging.contract import assert_meets_the_contract
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +52,7 @@ def _outcome(stage: InProcessImages | SandboxedImages, case: Case, limits: Image
 
 @pytest.mark.parametrize("case", _cases(fast_only=True))
 def test_a_hostile_case_ends_with_its_code_in_process(case: Case) -> None:
-    limits = ImageLimits(allow_tiff=case.allow_tiff)
+    limits = default_limits(allow_tiff=case.allow_tiff)
     assert _outcome(InProcessImages(limits), case, limits) == case.expect
 
 
@@ -59,7 +60,7 @@ def test_a_hostile_case_ends_with_its_code_in_process(case: Case) -> None:
 def sandboxes() -> Iterator[dict[bool, SandboxedImages]]:
     """Production settings (20 s time limit), one worker each, with and without TIFF."""
     stages = {
-        allow: SandboxedImages(ImageLimits(allow_tiff=allow), SandboxSettings(workers=1)) for allow in (False, True)
+        allow: SandboxedImages(default_limits(allow_tiff=allow), default_sandbox(workers=1)) for allow in (False, True)
     }
     yield stages
     for stage in stages.values():
@@ -70,7 +71,7 @@ def sandboxes() -> Iterator[dict[bool, SandboxedImages]]:
 def test_a_hostile_case_ends_with_its_code_through_the_sandbox(
     case: Case, sandboxes: dict[bool, SandboxedImages]
 ) -> None:
-    limits = ImageLimits(allow_tiff=case.allow_tiff)
+    limits = default_limits(allow_tiff=case.allow_tiff)
     assert _outcome(sandboxes[case.allow_tiff], case, limits) == case.expect
 
 
@@ -94,7 +95,7 @@ LARGE_RENDERS = ("jpeg-8k", "png-8k-rgb", "png-8k-rgba")
 def test_the_estimate_for_a_large_render_is_at_least_the_peak_and_within_twice_it(name: str) -> None:
     item = next(item for item in ITEMS if item.name == name)
     path = ensure(item, ROOT / "bench" / "out" / "corpus", log=lambda _line: None)
-    estimate = estimate_decode_bytes(probe(path.read_bytes(), ImageLimits()))
+    estimate = estimate_decode_bytes(probe(path.read_bytes(), default_limits()))
     result = _child([sys.executable, "-m", "bench.normalize_bench", "--child", "ours", str(path)])
     added = result["peak"] - result["before"]
     assert added <= estimate <= 2 * added, (added, estimate)

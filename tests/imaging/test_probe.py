@@ -12,7 +12,7 @@ from PIL import Image, ImageFile
 
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging import normalize, probe
-from shared.settings import ImageLimits
+from shared.settings import default_limits
 from tests.imaging.factories import (
     BLUE,
     RED,
@@ -35,12 +35,12 @@ def test_empty_blob(limits):
 def test_blob_over_max_input_bytes_is_refused_before_parsing():
     data = encode(Image.new("RGB", (64, 64)), "PNG")
     with pytest.raises(ThumbnailError) as caught:
-        normalize(data, ImageLimits(max_input_bytes=len(data) - 1))
+        normalize(data, default_limits(max_input_bytes=len(data) - 1))
     assert caught.value.code is ErrorCode.BLOB_TOO_LARGE
     details = caught.value.details
     assert (details["bytes"], details["format"]) == (len(data), "PNG")
     assert (details["width"], details["height"], details["mode"]) == (64, 64, "RGB")  # from the header
-    assert probe(data, ImageLimits(max_input_bytes=len(data))).format == "PNG"
+    assert probe(data, default_limits(max_input_bytes=len(data))).format == "PNG"
 
 
 def test_png_bomb_is_refused_from_the_header_without_allocating(limits):
@@ -77,9 +77,9 @@ def test_gif_and_webp_bombs_are_refused_before_pillow_sees_them(limits, make, fm
 
 def test_pixel_cap_is_configurable_and_inclusive():
     data = encode(Image.new("RGB", (100, 50)), "PNG")
-    assert probe(data, ImageLimits(max_pixels=5000)).width == 100
+    assert probe(data, default_limits(max_pixels=5000)).width == 100
     with pytest.raises(ThumbnailError) as caught:
-        normalize(data, ImageLimits(max_pixels=4999))
+        normalize(data, default_limits(max_pixels=4999))
     assert caught.value.code is ErrorCode.IMAGE_TOO_MANY_PIXELS
     assert caught.value.details["max_pixels"] == 4999
 
@@ -124,7 +124,7 @@ def test_pillows_global_bomb_limit_does_not_refuse_a_tiff_our_cap_allows(limits,
 def test_our_cap_still_refuses_a_tiff(limits):
     data = encode(Image.new("L", (200, 100)), "TIFF")
     with pytest.raises(ThumbnailError) as caught:
-        probe(data, ImageLimits(max_pixels=19_999))
+        probe(data, default_limits(max_pixels=19_999))
     assert caught.value.code is ErrorCode.IMAGE_TOO_MANY_PIXELS
     assert caught.value.details["format"] == "TIFF"
 

@@ -23,12 +23,13 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from shared.core.errors import ErrorCode, ThumbnailError
-from shared.imaging import ImageLimits, InProcessImages, Thumbnail
-from shared.sandbox import SandboxedImages, SandboxSettings
+from shared.imaging import InProcessImages, Thumbnail
+from shared.sandbox import SandboxedImages
+from shared.settings import default_limits, default_sandbox
 from tests.imaging.contract import assert_meets_the_contract
 from tests.imaging.factories import srgb_profile
 
-LIMITS = ImageLimits(allow_tiff=True)
+LIMITS = default_limits(allow_tiff=True)
 FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "TGA")
 MODES = ("1", "L", "P", "LA", "RGB", "RGBA", "I;16", "CMYK")
 _BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 2, "RGB": 3, "RGBA": 4, "I;16": 2, "CMYK": 4}
@@ -129,7 +130,7 @@ def test_every_generated_image_is_a_valid_thumbnail_or_a_stable_error(case: Gene
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxedImages]:
-    with SandboxedImages(LIMITS, SandboxSettings(workers=1)) as stage:
+    with SandboxedImages(LIMITS, default_sandbox(workers=1)) as stage:
         yield stage
 
 

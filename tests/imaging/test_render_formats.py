@@ -31,7 +31,7 @@ from shared.imaging import describe, estimate_decode_bytes, normalize, probe
 from shared.imaging.decoders.exr import beauty_channels
 from shared.imaging.formats import sniff
 from shared.imaging.limits import API_MAX_THUMBNAIL_BYTES
-from shared.settings import ImageLimits
+from shared.settings import ImageLimits, default_limits
 from tests.imaging.factories import BLUE, RED, nearly, quadrants, reopen
 
 #: linear 0.18 at 0 stops -> Narkowicz ACES 0.2669 -> sRGB 0.5534 -> 141 (see shared.imaging.tonemap)
@@ -148,14 +148,14 @@ def test_automatic_exposure_brings_any_flat_level_to_middle_grey(limits, level):
 
 @pytest.mark.parametrize(("stops", "linear"), [(0.0, 0.18), (1.0, 0.18), (-2.0, 2.0), (3.0, 0.5)])
 def test_hdr_exposure_stops_fixes_the_exposure(stops, linear):
-    limits = ImageLimits(hdr_exposure_stops=stops)
+    limits = default_limits(hdr_exposure_stops=stops)
     thumb = normalize(uniform_exr((64, 64), (linear,) * 3), limits)
     assert pixel(thumb.data) == (reference(linear, stops),) * 3
     assert any(f"exposure {stops:+.2f} stops (HDR_EXPOSURE_STOPS)" in step for step in thumb.steps)
 
 
 def test_highlights_roll_off_instead_of_clipping():
-    limits = ImageLimits(hdr_exposure_stops=0.0)
+    limits = default_limits(hdr_exposure_stops=0.0)
     values = [pixel(normalize(uniform_exr((16, 16), (v,) * 3), limits).data)[0] for v in (0.5, 1.0, 2.0, 4.0)]
     assert values == sorted(values)
     assert len(set(values)) == 4
@@ -165,7 +165,7 @@ def test_highlights_roll_off_instead_of_clipping():
 def test_hdr_is_resampled_in_linear_light():
     # Alternating columns of 0 and 2.0 reduce to a linear 1.0: the thumbnail must equal a flat
     # 1.0 render, not the average of the tone-mapped values (which would be much darker).
-    limits = ImageLimits(hdr_exposure_stops=0.0)
+    limits = default_limits(hdr_exposure_stops=0.0)
     stripes = np.zeros((2500, 4000), np.float16)
     stripes[:, 1::2] = 2.0
     thumb = normalize(exr_bytes({"R": stripes, "G": stripes, "B": stripes}), limits)
@@ -180,7 +180,7 @@ def test_hdr_is_resampled_in_linear_light():
 def test_a_one_row_exr_is_reduced_along_its_length(size):
     # Reduced by the short side only, LANCZOS would see the whole 200,000-pixel row (the weight
     # tables of the 8-bit path's 1xN case); per axis, it sees a few thousand.
-    limits = ImageLimits(hdr_exposure_stops=0.0)
+    limits = default_limits(hdr_exposure_stops=0.0)
     width, height = size
     thumb = normalize(exr_bytes({c: np.full((height, width), 0.18, np.float16) for c in "RGB"}), limits)
     assert (thumb.width, thumb.height) in ((800, 1), (1, 500))
@@ -191,14 +191,14 @@ def test_a_one_row_exr_is_reduced_along_its_length(size):
 @pytest.mark.parametrize("compression", ["NO", "RLE", "ZIPS", "ZIP", "PIZ", "PXR24", "B44", "DWAA"])
 @pytest.mark.parametrize("tiled", [False, True], ids=["scanline", "tiled"])
 def test_every_usual_exr_compression_scanline_and_tiled(compression, tiled):
-    limits = ImageLimits(hdr_exposure_stops=0.0)
+    limits = default_limits(hdr_exposure_stops=0.0)
     data = uniform_exr((96, 80), (0.18, 0.18, 0.18), compression=compression, tiled=tiled)
     assert nearly(pixel(normalize(data, limits).data), (MID_GREY_SRGB,) * 3, tolerance=1)
 
 
 def test_float32_exr_channels_and_premultiplied_alpha():
     # Premultiplied 0.09 at alpha 0.5 is a straight 0.18: mid grey at half coverage.
-    limits = ImageLimits(hdr_exposure_stops=0.0)
+    limits = default_limits(hdr_exposure_stops=0.0)
     colour = np.full((50, 60), 0.09, np.float32)
     data = exr_bytes({"R": colour, "G": colour, "B": colour, "A": np.full((50, 60), 0.5, np.float32)})
     info = probe(data, limits)
@@ -221,7 +221,7 @@ def test_beauty_layer_rule():
 
 
 def test_a_multilayer_exr_shows_its_beauty_layer():
-    limits = ImageLimits(hdr_exposure_stops=0.0)
+    limits = default_limits(hdr_exposure_stops=0.0)
     grey, dark = np.full((20, 30), 0.18, np.float16), np.zeros((20, 30), np.float16)
     channels = {f"beauty.{c}": grey for c in "RGB"} | {f"albedo.{c}": dark for c in "RGB"} | {"Z": dark}
     assert pixel(normalize(exr_bytes(channels), limits).data) == (MID_GREY_SRGB,) * 3
@@ -243,7 +243,7 @@ def test_a_multipart_exr_shows_its_first_part_and_counts_only_its_beauty_channel
     ]
     buffer = io.BytesIO()
     OpenEXR.File(parts).write(buffer)
-    limits = ImageLimits(hdr_exposure_stops=0.0)
+    limits = default_limits(hdr_exposure_stops=0.0)
     info = probe(buffer.getvalue(), limits)
     assert info.decoder_bytes == 3 * 10 * 12 * 2  # only the first part's R, G, B are decoded
     assert pixel(normalize(buffer.getvalue(), limits).data) == (MID_GREY_SRGB,) * 3
@@ -263,7 +263,7 @@ def test_a_float_tiff_takes_the_hdr_path(limits):
     assert (info.format, info.mode, info.bit_depth, info.hdr) == ("TIFF", "F", 32, True)
     assert pixel(normalize(data, limits).data) == (MID_GREY_SRGB,)
     lzw = float_tiff((300, 200), 0.18, "tiff_lzw")
-    assert pixel(normalize(lzw, ImageLimits(hdr_exposure_stops=1.0)).data) == (reference(0.18, 1.0),)
+    assert pixel(normalize(lzw, default_limits(hdr_exposure_stops=1.0)).data) == (reference(0.18, 1.0),)
 
 
 def test_a_float_colour_tiff_is_unsupported_with_what_to_export_instead(limits):
@@ -361,7 +361,7 @@ def test_a_tga_over_the_pixel_cap_is_refused_from_the_header():
     data = bytearray(tga_bytes(Image.new("RGB", (4, 4))))
     data[12:16] = struct.pack("<HH", 60000, 60000)  # 3.6 G pixels declared
     with pytest.raises(ThumbnailError) as caught:
-        probe(bytes(data), ImageLimits())
+        probe(bytes(data), default_limits())
     assert caught.value.code is ErrorCode.IMAGE_TOO_MANY_PIXELS
 
 
@@ -415,7 +415,7 @@ def test_any_generated_exr_is_a_thumbnail_or_a_stable_error(size, dtype, compres
         plane[0, 0] = special
     channels = {c: plane for c in "RGB"} | ({"A": np.clip(plane, 0, 1).astype(dtype)} if alpha else {})
     data = _maybe_cut(exr_bytes(channels, compression=compression), cut)
-    _assert_contract(data, ImageLimits(hdr_exposure_stops=stops), whole=cut is None)
+    _assert_contract(data, default_limits(hdr_exposure_stops=stops), whole=cut is None)
 
 
 @settings(derandomize=True, max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -440,7 +440,7 @@ def test_any_generated_photo_tiff_or_targa_is_a_thumbnail_or_a_stable_error(size
         data = float_tiff(size, orientation / 3)
     else:
         data = tiff_bytes(image, "tiff_lzw")
-    _assert_contract(_maybe_cut(data, cut), ImageLimits(), whole=cut is None)
+    _assert_contract(_maybe_cut(data, cut), default_limits(), whole=cut is None)
 
 
 def test_cli_normalize_prints_what_was_detected(tmp_path, capsys):
@@ -462,14 +462,15 @@ def test_numpy_openexr_and_pillow_heif_are_imported_only_when_needed():
     script = """
 import io, sys
 from PIL import Image
-from shared.imaging import ImageLimits, normalize
+from shared.imaging import normalize
+from shared.settings import default_limits
 def enc(fmt):
     buffer = io.BytesIO(); Image.new("RGB", (32, 24), (1, 2, 3)).save(buffer, fmt); return buffer.getvalue()
 heavy = lambda: sorted(m for m in ("numpy", "OpenEXR", "pillow_heif") if m in sys.modules)
 for fmt in ("PNG", "TIFF", "AVIF", "TGA"):
-    normalize(enc(fmt), ImageLimits())
+    normalize(enc(fmt), default_limits())
 print(heavy())
-normalize(sys.stdin.buffer.read(), ImageLimits())
+normalize(sys.stdin.buffer.read(), default_limits())
 print(heavy())
 """
     import subprocess
@@ -487,13 +488,14 @@ _PEAK_SCRIPT = """
 import json, re, sys
 from pathlib import Path
 import numpy, OpenEXR, pillow_heif.as_plugin  # imported before the mark: a worker imports them once
-from shared.imaging import ImageLimits, estimate_decode_bytes, normalize, probe
+from shared.imaging import estimate_decode_bytes, normalize, probe
+from shared.settings import default_limits
 data = sys.stdin.buffer.read()
-info = probe(data, ImageLimits())
+info = probe(data, default_limits())
 status = lambda field: int(re.search(field + r":\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1]) * 1024
 Path("/proc/self/clear_refs").write_text("5")
 before = status("VmRSS")
-normalize(data, ImageLimits(), info)
+normalize(data, default_limits(), info)
 print(json.dumps({"added": status("VmHWM") - before, "estimate": estimate_decode_bytes(info)}))
 """
 

@@ -9,14 +9,14 @@ import pytest
 
 from bench.formats_corpus import avif_bytes, heic_bytes, tga_bytes, tiff16_gray, uniform_exr
 from shared.core.errors import ErrorCode, ThumbnailError
-from shared.imaging import ImageLimits
-from shared.sandbox import SandboxedImages, SandboxSettings
+from shared.sandbox import SandboxedImages
+from shared.settings import default_limits, default_sandbox
 from tests.imaging.factories import quadrants, reopen
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxedImages]:
-    with SandboxedImages(ImageLimits(), SandboxSettings(workers=1, timeout_seconds=30.0)) as pool:
+    with SandboxedImages(default_limits(), default_sandbox(workers=1, timeout_seconds=30.0)) as pool:
         yield pool
 
 

@@ -7,7 +7,7 @@ from PIL import Image, ImageDraw, ImageStat
 
 from shared.imaging import normalize
 from shared.imaging.geometry import fit_within, jpeg_draft_scale, reduce_factor, stored_box
-from shared.settings import ImageLimits
+from shared.settings import default_limits
 from tests.imaging.factories import BLUE, RED, encode, png_ihdr, reopen
 
 
@@ -54,7 +54,7 @@ def test_small_images_are_never_upscaled(limits):
 
 
 def test_configured_box_is_used():
-    small = ImageLimits(max_width=400, max_height=250)
+    small = default_limits(max_width=400, max_height=250)
     thumb = normalize(encode(Image.new("RGB", (1920, 1080)), "JPEG"), small)
     assert (thumb.width, thumb.height) == (400, 225)
 

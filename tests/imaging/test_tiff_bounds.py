@@ -15,10 +15,11 @@ from PIL import Image
 
 from bench.hostile import bigtiff, many_strips
 from shared.core.errors import ErrorCode, ThumbnailError
-from shared.imaging import ImageLimits, normalize, probe
+from shared.imaging import normalize, probe
 from shared.imaging.structure import MAX_FRAMES, MAX_TIFF_CHUNKS
+from shared.settings import default_limits
 
-LIMITS = ImageLimits(allow_tiff=True)
+LIMITS = default_limits(allow_tiff=True)
 
 
 def test_a_small_bigtiff_is_read() -> None:

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.imaging import ImageLimits
-from shared.sandbox import SandboxedImages, SandboxSettings
+from shared.sandbox import SandboxedImages
+from shared.settings import default_limits, default_sandbox
 
 FAULTY_WORKER = (sys.executable, "-m", "tests.sandbox.faulty_worker")
 
@@ -16,5 +16,7 @@ FAULTY_WORKER = (sys.executable, "-m", "tests.sandbox.faulty_worker")
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxedImages]:
     """Two workers (so one can hang while the other works), 3 s time limit, test operations."""
-    with SandboxedImages(ImageLimits(), SandboxSettings(workers=2, timeout_seconds=3.0), command=FAULTY_WORKER) as pool:
+    with SandboxedImages(
+        default_limits(), default_sandbox(workers=2, timeout_seconds=3.0), command=FAULTY_WORKER
+    ) as pool:
         yield pool

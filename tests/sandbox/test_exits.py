@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from shared.core.errors import ErrorCode, ThumbnailError
-from shared.imaging import ImageLimits
-from shared.sandbox import SandboxedImages, SandboxSettings
+from shared.sandbox import SandboxedImages
 from shared.sandbox.output import MAX_OUTPUT_BYTES
+from shared.settings import default_limits, default_sandbox
 from tests.imaging.factories import encode, quadrants
 from tests.sandbox.conftest import FAULTY_WORKER
 
@@ -40,7 +40,7 @@ def test_a_worker_under_a_finite_hard_address_limit_decodes_job_after_job() -> N
     """Lifting a job's limit kept the hard limit but asked for an unlimited soft one: refused, so
     the worker died after its first job and every job failed."""
     data = encode(quadrants(64, 48), "PNG")
-    with SandboxedImages(ImageLimits(), SandboxSettings(workers=1), command=LIMITED_WORKER) as pool:
+    with SandboxedImages(default_limits(), default_sandbox(workers=1), command=LIMITED_WORKER) as pool:
         for _ in range(3):
             assert pool.normalize(data, pool.probe(data)).width == 64
         assert pool.replaced == 0
@@ -49,7 +49,7 @@ def test_a_worker_under_a_finite_hard_address_limit_decodes_job_after_job() -> N
 @pytest.fixture(scope="module")
 def faulty() -> Iterator[SandboxedImages]:
     with SandboxedImages(
-        ImageLimits(), SandboxSettings(workers=1, timeout_seconds=10.0), command=FAULTY_WORKER
+        default_limits(), default_sandbox(workers=1, timeout_seconds=10.0), command=FAULTY_WORKER
     ) as pool:
         yield pool
 
@@ -69,11 +69,11 @@ def test_a_worker_ended_by_an_exception_is_reported_as_its_exit_not_a_signal(
 
 HOST_SCRIPT = """
 import sys
-from shared.imaging import ImageLimits
-from shared.sandbox import SandboxedImages, SandboxSettings
+from shared.sandbox import SandboxedImages
 from shared.sandbox.output import MAX_OUTPUT_BYTES
+from shared.settings import default_limits, default_sandbox
 command = (sys.executable, "-m", "tests.sandbox.faulty_worker")
-with SandboxedImages(ImageLimits(), SandboxSettings(workers=1), command=command) as pool:
+with SandboxedImages(default_limits(), default_sandbox(workers=1), command=command) as pool:
     reply = pool.call({"op": "noisy", "lines": 130_000, "grant": 0}, b"x")
     print(reply["lines"] * reply["line_bytes"])
 """

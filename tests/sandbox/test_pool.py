@@ -13,8 +13,9 @@ import pytest
 from PIL import Image
 
 from shared.core.errors import ErrorCode, Kind, ThumbnailError
-from shared.imaging import ImageLimits, InProcessImages
-from shared.sandbox import SandboxedImages, SandboxSettings, image_stage
+from shared.imaging import InProcessImages
+from shared.sandbox import SandboxedImages, image_stage
+from shared.settings import default_limits, default_sandbox
 from tests.imaging.factories import encode, quadrants
 
 
@@ -45,7 +46,7 @@ def test_the_sandbox_gives_the_same_bytes_as_decoding_in_process(
     sandbox: SandboxedImages, fmt: str, image: Image.Image
 ) -> None:
     data = encode(image, fmt)
-    here = InProcessImages(ImageLimits())
+    here = InProcessImages(default_limits())
     expected = here.normalize(data, here.probe(data))
     info = sandbox.probe(data)
     thumb = sandbox.normalize(data, info)
@@ -62,7 +63,7 @@ def test_the_sandbox_gives_the_same_bytes_as_decoding_in_process(
 
 def test_a_refusal_in_the_worker_arrives_as_the_same_error(sandbox: SandboxedImages) -> None:
     data = encode(quadrants(300, 200), "PNG")[:-200]
-    here = InProcessImages(ImageLimits())
+    here = InProcessImages(default_limits())
     info = here.probe(data)
     with pytest.raises(ThumbnailError) as in_process:
         here.normalize(data, info)
@@ -161,9 +162,9 @@ def test_an_unknown_operation_is_an_internal_error_not_a_crash(sandbox: Sandboxe
 
 
 def test_isolation_can_be_turned_off() -> None:
-    stage = image_stage(ImageLimits(), SandboxSettings(isolate=False))
+    stage = image_stage(default_limits(), default_sandbox(isolate=False))
     assert isinstance(stage, InProcessImages)
-    stage = image_stage(ImageLimits(), SandboxSettings(workers=1))
+    stage = image_stage(default_limits(), default_sandbox(workers=1))
     try:
         assert isinstance(stage, SandboxedImages)
         assert len(stage.worker_pids()) == 1
@@ -172,7 +173,7 @@ def test_isolation_can_be_turned_off() -> None:
 
 
 def test_closing_stops_every_worker() -> None:
-    pool = SandboxedImages(ImageLimits(), SandboxSettings(workers=2))
+    pool = SandboxedImages(default_limits(), default_sandbox(workers=2))
     data = io.BytesIO()
     quadrants(32, 32).save(data, "PNG")
     pool.normalize(data.getvalue(), pool.probe(data.getvalue()))
@@ -187,7 +188,7 @@ def test_the_normalize_after_a_probe_reuses_the_bytes_the_worker_already_has() -
     jobs: list[dict[str, Any]] = []
     first = encode(quadrants(1600, 1000), "PNG")
     second = encode(quadrants(1000, 1600), "PNG")
-    with SandboxedImages(ImageLimits(), SandboxSettings(workers=1), on_job=jobs.append) as pool:
+    with SandboxedImages(default_limits(), default_sandbox(workers=1), on_job=jobs.append) as pool:
         thumb = pool.normalize(first, pool.probe(first))
         # A normalize of other bytes than the probe's must not get the held ones.
         info = pool.probe(first)

@@ -17,9 +17,10 @@ import pytest
 
 from shared.core.deadline import Deadline
 from shared.core.errors import ErrorCode, Stage, ThumbnailError
-from shared.imaging import ImageLimits, MemoryBudget
+from shared.imaging import MemoryBudget
 from shared.imaging.admission import admitted_by
-from shared.sandbox import SandboxedImages, SandboxSettings
+from shared.sandbox import SandboxedImages
+from shared.settings import default_limits, default_sandbox
 from tests.sandbox.conftest import FAULTY_WORKER
 
 JOB_LIMIT = 0.5  # IMAGE_TIMEOUT_SECONDS for these tests
@@ -29,7 +30,7 @@ SLACK = 0.4
 @pytest.fixture(scope="module")
 def one_worker() -> Iterator[SandboxedImages]:
     with SandboxedImages(
-        ImageLimits(), SandboxSettings(workers=1, timeout_seconds=JOB_LIMIT), command=FAULTY_WORKER
+        default_limits(), default_sandbox(workers=1, timeout_seconds=JOB_LIMIT), command=FAULTY_WORKER
     ) as pool:
         yield pool
 

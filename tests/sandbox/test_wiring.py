@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.hostile import jpeg_many_scans
 from shared.core.outcome import Status
-from shared.delivery.pipeline import build_pipeline
+from shared.delivery.compose import build_pipeline
 from shared.imaging import InProcessImages
 from shared.sandbox import SandboxedImages
 from shared.settings import load_settings

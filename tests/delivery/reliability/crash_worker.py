@@ -8,6 +8,13 @@ usage: python -m tests.delivery.reliability.crash_worker SETTINGS_JSON BLOB_NAME
   KILL_AT            kill before the N-th request (0: never)
   --pause DIR        before the first thumbnail PUT, create DIR/ready and wait until DIR/go exists
   --kill-after-put   kill before the first request that follows the first thumbnail PUT's answer
+
+   or: python -m tests.delivery.reliability.crash_worker --serve
+  reads one job per stdin line (JSON: [SETTINGS, BLOB_NAME, KILL_AT, OPTIONS, OUT_FILE, ERR_FILE]) and
+  runs each in a process forked from this one, which has already imported the SDK and the pipeline
+  (most of a fresh interpreter's cost); answers one line per job: {"returncode": ...}, negative for
+  the signal that ended it (-9 for the kill), as ``subprocess`` reports it.  Each job is still its
+  own process with its own clients, sockets, leases and sandbox workers, and still dies by SIGKILL.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from pathlib import Path
 
 from requests.adapters import HTTPAdapter
 
-from shared.delivery.pipeline import build_pipeline
+from shared.delivery.compose import build_pipeline
 from shared.edges.itwin import new_session
 from shared.edges.storage import blob_service
 from shared.settings import load_settings
@@ -66,8 +73,41 @@ class KillAdapter(HTTPAdapter):
 
 
 def main() -> None:
-    env, blob_name, kill_at = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-    options = sys.argv[4:]
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+        return
+    run(json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4:])
+
+
+def serve() -> None:
+    """Fork one process per job read from stdin (see the module's docstring)."""
+    for line in sys.stdin:
+        env, blob_name, kill_at, options, out_file, err_file = json.loads(line)
+        pid = os.fork()
+        if pid == 0:  # the job's process: its stdout and stderr go to the job's files
+            code = 1
+            try:
+                for fd, path in ((1, out_file), (2, err_file)):
+                    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                    os.dup2(target, fd)
+                    os.close(target)
+                sys.stdout = os.fdopen(1, "w", closefd=False)
+                sys.stderr = os.fdopen(2, "w", closefd=False)
+                run(env, blob_name, int(kill_at), list(options))
+                code = 0
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        print(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}), flush=True)
+
+
+def run(env: dict[str, str], blob_name: str, kill_at: int, options: list[str]) -> None:
     pause = Path(options[options.index("--pause") + 1]) if "--pause" in options else None
     countdown = Countdown(kill_at)
     settings = load_settings(env)

@@ -16,7 +16,8 @@ import threading
 
 from devkit.emulator import Emulator
 from shared.core.outcome import Outcome, Status
-from shared.delivery.pipeline import Pipeline, build_pipeline
+from shared.delivery.compose import build_pipeline
+from shared.delivery.pipeline import Pipeline
 from shared.settings import load_settings
 from tests.conftest import Containers, FakeClock, new_imodel, png_bytes
 

@@ -15,16 +15,46 @@ from tests.conftest import new_imodel, png_bytes
 from tests.repo import ROOT
 
 
-def run_worker(env, blob_name, kill_at):
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.delivery.reliability.crash_worker", json.dumps(env), blob_name, str(kill_at)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return result
+class Workers:
+    """Starts crash workers as forks of one ``crash_worker --serve`` process that has already imported
+    the SDK and the pipeline: the sweep starts some 40 workers per scenario, and a fresh interpreter's
+    imports were most of each one's cost.  Each worker is still its own process, killed by SIGKILL."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.jobs = 0
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "tests.delivery.reliability.crash_worker", "--serve"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, env, blob_name, kill_at):
+        self.jobs += 1
+        out, err = self.directory / f"{self.jobs}.out", self.directory / f"{self.jobs}.err"
+        assert self.server.stdin is not None
+        assert self.server.stdout is not None
+        self.server.stdin.write(json.dumps([env, blob_name, kill_at, [], str(out), str(err)]) + "\n")
+        self.server.stdin.flush()
+        answer = self.server.stdout.readline()
+        assert answer, "the crash worker server died"
+        return subprocess.CompletedProcess(
+            [blob_name, kill_at], json.loads(answer)["returncode"], out.read_text(), err.read_text()
+        )
+
+    def close(self):
+        assert self.server.stdin is not None
+        self.server.stdin.close()
+        self.server.wait(timeout=30)
+
+
+@pytest.fixture
+def workers(tmp_path):
+    started = Workers(tmp_path)
+    yield started
+    started.close()
 
 
 def let_the_lease_expire(containers, name, imodel):
@@ -35,11 +65,11 @@ def let_the_lease_expire(containers, name, imodel):
             BlobLeaseClient(blob).break_lease(lease_break_period=0)
 
 
-def requests_of_a_clean_run(env, containers, imodel, original):
+def requests_of_a_clean_run(workers, env, containers, imodel, original):
     """How many I/O requests one uninterrupted run makes (the number of kill points to try)."""
     name = f"{imodel}/probe.png"
     containers.incoming.upload_blob(name, original)
-    result = run_worker(env, name, 0)
+    result = workers.run(env, name, 0)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)["requests"]
 
@@ -67,12 +97,12 @@ def assert_converged(containers, emulator, imodel, name, original, *, uploaded):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["uploaded", "deadlettered"])
-def test_a_kill_before_any_request_converges_on_rerun(env, containers, emulator, scenario):
+def test_a_kill_before_any_request_converges_on_rerun(env, containers, emulator, scenario, workers):
     original = png_bytes(640, 360)
     probe_imodel = new_imodel()
     if scenario == "deadlettered":
         emulator.state.forbid(probe_imodel)
-    total = requests_of_a_clean_run(env, containers, probe_imodel, original)
+    total = requests_of_a_clean_run(workers, env, containers, probe_imodel, original)
     # The pipeline's steps, each a request: on the uploaded path these include the record's lease,
     # read, write and release, so every request of the lease/record protocol is a kill point.
     assert total >= (17 if scenario == "uploaded" else 8)
@@ -84,9 +114,9 @@ def test_a_kill_before_any_request_converges_on_rerun(env, containers, emulator,
         name = f"{imodel}/render-{kill_at}.png"
         containers.incoming.upload_blob(name, original)
 
-        crashed = run_worker(env, name, kill_at)
+        crashed = workers.run(env, name, kill_at)
         assert crashed.returncode == -9, f"kill point {kill_at} did not kill: {crashed.stdout} {crashed.stderr}"
         let_the_lease_expire(containers, name, imodel)
-        rerun = run_worker(env, name, 0)
+        rerun = workers.run(env, name, 0)
         assert rerun.returncode == 0, rerun.stderr
         assert_converged(containers, emulator, imodel, name, original, uploaded=scenario == "uploaded")

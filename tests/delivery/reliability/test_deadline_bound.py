@@ -23,7 +23,7 @@ import pytest
 from devkit.emulator import Emulator
 from shared.core.errors import CODES, ErrorCode, Kind
 from shared.core.outcome import Outcome, Status
-from shared.delivery.pipeline import build_pipeline
+from shared.delivery.compose import build_pipeline
 from shared.settings import load_settings
 from tests.conftest import Containers, new_imodel, png_bytes
 from tests.devkit.slow_proxy import SlowProxy, blob_port, through

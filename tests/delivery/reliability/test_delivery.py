@@ -11,7 +11,8 @@ from azure.storage.queue import QueueServiceClient
 
 from shared.core.outcome import Status
 from shared.core.paths import parse_blob_path
-from shared.delivery.pipeline import ATTEMPTS_METADATA, build_pipeline
+from shared.delivery.compose import build_pipeline
+from shared.delivery.pipeline import ATTEMPTS_METADATA
 from shared.delivery.source import Arrival, Source, etag_text
 from shared.edges.storage import blob_service
 from shared.ops.deadletters import AUDIT_PREFIX, DeadLetters

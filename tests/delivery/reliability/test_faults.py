@@ -6,7 +6,7 @@ from azure.storage.blob import BlobServiceClient, LinearRetry
 
 from devkit.azurite import Azurite
 from shared.core.outcome import Status
-from shared.delivery.pipeline import build_pipeline
+from shared.delivery.compose import build_pipeline
 from shared.edges.storage import blob_service
 from shared.ops.drain import drain
 from shared.settings import load_settings

@@ -175,6 +175,7 @@ EXAMPLE_VALUES = {
     "THUMBNAILS_STORAGE__queueServiceUri": "https://stexample.queue.core.windows.net/",
     "THUMBNAILS_STORAGE__clientId": "00000000-0000-0000-0000-000000000001",
     "ITWIN_CLIENT_ID": "service-client",
+    "INSTANCE_MEMORY_MB": "2048",  # instanceMemoryMB, an azd parameter
     # App Service resolves the Key Vault reference before the worker starts.
     "ITWIN_CLIENT_SECRET": "resolved-secret",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000002",

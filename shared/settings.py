@@ -29,6 +29,7 @@ DEFAULTS: dict[str, str | None] = {
     "PROCESSED_CONTAINER": "thumbnails-processed",
     "DEADLETTER_CONTAINER": "thumbnails-deadletter",
     "STATE_CONTAINER": "thumbnails-state",
+    "REASSERT_QUEUE": "thumbnail-reassert",
     "ITWIN_API_URL": "https://api.bentley.com",
     "ITWIN_TOKEN_URL": "https://ims.bentley.com/connect/token",
     "ITWIN_CLIENT_ID": None,
@@ -119,6 +120,7 @@ class Settings:
     retry: RetrySettings = field(default_factory=RetrySettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     state_container: str = "thumbnails-state"
+    reassert_queue: str = "thumbnail-reassert"
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -135,6 +137,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retry=load_retry_settings(source),
         sandbox=load_sandbox_settings(source),
         state_container=reader.container("STATE_CONTAINER"),
+        reassert_queue=reader.container("REASSERT_QUEUE"),
     )
     names = {
         settings.incoming_container,

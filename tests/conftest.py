@@ -60,7 +60,7 @@ def emulator(clock: FakeClock) -> Iterator[Emulator]:
 
 
 def settings_for(connection_string: str, emulator: Emulator) -> dict[str, str]:
-    """Settings with three containers of their own, so tests never see each other's blobs."""
+    """Settings with four containers and a queue of their own, so tests never see each other's blobs."""
     suffix = uuid.uuid4().hex[:10]
     return {
         "THUMBNAILS_STORAGE": connection_string,
@@ -68,6 +68,7 @@ def settings_for(connection_string: str, emulator: Emulator) -> dict[str, str]:
         "PROCESSED_CONTAINER": f"done-{suffix}",
         "DEADLETTER_CONTAINER": f"dead-{suffix}",
         "STATE_CONTAINER": f"state-{suffix}",
+        "REASSERT_QUEUE": f"reassert-{suffix}",
         "ITWIN_API_URL": emulator.url,
         "ITWIN_TOKEN_URL": emulator.token_url,
         "ITWIN_CLIENT_ID": DEFAULT_CLIENT_ID,

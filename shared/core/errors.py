@@ -64,6 +64,7 @@ class ErrorCode(StrEnum):
     STORAGE_UNAVAILABLE = "StorageUnavailable"
     STORAGE_ACCESS_DENIED = "StorageAccessDenied"
     DELIVERY_RECORD_BUSY = "DeliveryRecordBusy"
+    DELIVERY_RECORD_UNREADABLE = "DeliveryRecordUnreadable"
     # any stage: the host's retries are used up
     RETRIES_EXHAUSTED = "RetriesExhausted"
     # any stage: a failure the code did not foresee (a bug, or a library's surprise)
@@ -164,6 +165,13 @@ CODES: dict[ErrorCode, CodeInfo] = {
         _T,
         "Another delivery of this iModel held its delivery record until this invocation's deadline, or this "
         "one lost its lease mid-send; the blob stays and the next delivery sends it.",
+    ),
+    ErrorCode.DELIVERY_RECORD_UNREADABLE: CodeInfo(
+        Stage.STORAGE,
+        _T,
+        "The iModel's delivery record (STATE_CONTAINER/{imodelId}.json) is unreadable, of an unknown version, or "
+        "its container is missing; nothing is sent until it is fixed. Restore it (or delete it to start over "
+        "for that iModel), then redrive.",
     ),
     ErrorCode.INTERNAL_ERROR: CodeInfo(
         Stage.IMAGE,

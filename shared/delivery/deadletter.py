@@ -55,7 +55,7 @@ class DeadLetterer:
         source, etag = arrival.blob, arrival.etag
         lease = storage.acquire_lease(source, etag, seconds=LEASE_SECONDS, sleep=self._sleep, deadline=deadline)
         try:
-            if lease is None or archived_version(self._blobs, self._processed, source.blob_name) == etag_text(etag):
+            if lease is None or archived_version(self._blobs, self._processed, source.blob_name, etag_text(etag)):
                 if lease is not None:
                     storage.delete_if_unchanged(source, etag, lease)
                 return None

@@ -269,3 +269,25 @@ def delete_if_unchanged(blob: BlobClient, etag: str, lease: BlobLeaseClient | No
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def tags_of(blob: BlobClient) -> dict[str, str]:
+    """The blob's index tags ({} when it has none or is gone)."""
+    try:
+        return dict(
+            storage_call(
+                f"read tags of {blob.container_name}/{blob.blob_name}", blob.get_blob_tags, account=blob.account_name
+            )
+        )
+    except ResourceNotFoundError:
+        return {}
+
+
+def set_tags(blob: BlobClient, tags: dict[str, str]) -> None:
+    """Replace the blob's index tags; neither its ETag nor its last-modified time changes."""
+    with contextlib.suppress(ResourceNotFoundError):
+        storage_call(
+            f"set tags of {blob.container_name}/{blob.blob_name}",
+            lambda: blob.set_blob_tags(tags),
+            account=blob.account_name,
+        )

@@ -3,7 +3,7 @@
 A blob's whereabouts are read from the three containers the pipeline moves it between, nothing else:
 
 * **incoming** -- waiting or being retried; the pipeline counts delivery attempts in the blob's
-  metadata (``thumbnaildrop_attempts``);
+  index tags (``thumbnaildrop_attempts``), which leave its ETag alone;
 * **deadlettered** -- the ``.error.json`` payload beside the original says the code, the hint, the
   attempts and the invocation;
 * **processed** -- uploaded: the archive's metadata has the time and the API's correlation id;
@@ -20,12 +20,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from azure.storage.blob import BlobProperties, BlobServiceClient, ContainerClient
+from azure.storage.blob import BlobClient, BlobProperties, BlobServiceClient, ContainerClient
 
 from shared.core.names import from_header
 from shared.core.payload import PAYLOAD_SUFFIX
 from shared.delivery.pipeline import utcnow
-from shared.delivery.source import ATTEMPTS_METADATA
+from shared.delivery.source import ATTEMPTS_TAG
 from shared.edges import storage
 from shared.ops.deadletters import DeadLetters
 from shared.settings import Settings
@@ -88,7 +88,7 @@ class StatusReader:
         """Every place this blob is, the incoming one first; empty when it is nowhere."""
         name = self.name_of(blob)
         found = [
-            self._incoming_status(name, storage.properties_or_none(self._incoming.get_blob_client(name))),
+            self._incoming_status(self._incoming.get_blob_client(name)),
             self._deadletter_status(name),
             self._processed_status(name, storage.properties_or_none(self._processed.get_blob_client(name))),
         ]
@@ -104,16 +104,18 @@ class StatusReader:
         )
         return [status for name in names for status in self.of_blob(name)]
 
-    def _incoming_status(self, name: str, props: BlobProperties | None) -> BlobStatus | None:
+    def _incoming_status(self, blob: BlobClient) -> BlobStatus | None:
+        props = storage.properties_or_none(blob)
         if props is None:
             return None
-        metadata = props.metadata or {}
+        tags = storage.tags_of(blob) if props.tag_count else {}
+        name = blob.blob_name
         return BlobStatus(
             blob=name,
             state=INCOMING,
             container=self._incoming.container_name,
             imodel_id=_imodel(name),
-            attempts=_int(metadata.get(ATTEMPTS_METADATA)) or 0,
+            attempts=_int(tags.get(ATTEMPTS_TAG)) or 0,
             at=_time(props),
         )
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from shared.core.outcome import Status
-from shared.delivery.pipeline import ATTEMPTS_METADATA
+from shared.delivery.source import ATTEMPTS_TAG
 from tests.conftest import jpeg_bytes, new_imodel, png_bytes
 
 
@@ -129,7 +129,7 @@ def test_a_transient_failure_leaves_the_blob_and_counts_the_attempt(pipeline, co
     assert outcome.code == "ApiServerError"
     assert sum(clock.sleeps) <= pipeline.settings.retry.budget_seconds
     assert containers.names(containers.incoming) == [f"{imodel}/render.png"]
-    assert blob.get_blob_properties().metadata[ATTEMPTS_METADATA] == "1"
+    assert blob.get_blob_tags()[ATTEMPTS_TAG] == "1"
     assert containers.names(containers.deadletter) == []
 
 

@@ -11,8 +11,8 @@ from azure.storage.queue import QueueServiceClient
 
 from shared.core.outcome import Status
 from shared.core.paths import parse_blob_path
-from shared.delivery.pipeline import ATTEMPTS_METADATA, build_pipeline
-from shared.delivery.source import Arrival, Source, etag_text
+from shared.delivery.pipeline import build_pipeline
+from shared.delivery.source import ATTEMPTS_TAG, Arrival, Source, etag_text
 from shared.edges.storage import blob_service
 from shared.ops.deadletters import AUDIT_PREFIX, DeadLetters
 from shared.ops.poison import POISON_QUEUE, parse_poison_message, poison_queue, sweep
@@ -121,10 +121,10 @@ def test_an_uncommitted_upload_is_ignored_until_committed(pipeline, containers, 
     assert pipeline.process(blob).status is Status.UPLOADED
 
 
-def test_a_retry_after_the_attempt_count_changed_the_etag_still_runs(pipeline, containers, emulator):
+def test_counting_an_attempt_leaves_the_etag_alone_and_the_retry_runs(pipeline, containers, emulator):
     """The Event Grid source re-runs a queued blob whatever its ETag (the ETag check in the storage
-    extension's BlobQueueTriggerExecutor is for the polling source only), so our metadata count,
-    which changes the ETag, must not stop the next attempt from doing the work."""
+    extension's BlobQueueTriggerExecutor is for the polling source only); our attempt count is kept
+    in index tags, which leave the ETag alone, and the next attempt does the work."""
     imodel = new_imodel()
     name = f"{imodel}/render.png"
     blob = containers.incoming.get_blob_client(name)
@@ -133,8 +133,8 @@ def test_a_retry_after_the_attempt_count_changed_the_etag_still_runs(pipeline, c
     emulator.state.fail_next(503, count=10_000)
     assert pipeline.process(blob).status is Status.RETRY
     after = blob.get_blob_properties()
-    assert after.etag != before
-    assert after.metadata[ATTEMPTS_METADATA] == "1"
+    assert after.etag == before
+    assert blob.get_blob_tags()[ATTEMPTS_TAG] == "1"
     emulator.state.reset()
 
     outcome = pipeline.process(blob)
@@ -161,7 +161,7 @@ def test_poison_messages_are_parsed_base64_or_raw(encode):
 def test_poison_sweep_dead_letters_what_the_host_gave_up_on(pipeline, containers, env):
     imodel = new_imodel()
     name = f"{imodel}/render.png"
-    containers.incoming.upload_blob(name, png_bytes(300, 200), metadata={ATTEMPTS_METADATA: "4"})
+    containers.incoming.upload_blob(name, png_bytes(300, 200), tags={ATTEMPTS_TAG: "4"})
     queue = QueueServiceClient.from_connection_string(env["THUMBNAILS_STORAGE"]).get_queue_client(POISON_QUEUE)
     queue.create_queue()
     try:
@@ -203,7 +203,7 @@ def test_redrive_puts_the_original_back_and_keeps_the_payload_in_an_audit_trail(
     assert letters.redrive(entry) == f"{containers.incoming.container_name}/{name}"
 
     assert containers.read(containers.incoming, name) == original
-    assert ATTEMPTS_METADATA not in containers.incoming.get_blob_client(name).get_blob_properties().metadata
+    assert ATTEMPTS_TAG not in containers.incoming.get_blob_client(name).get_blob_tags()
     remaining = containers.names(containers.deadletter)
     assert [n for n in remaining if not n.startswith(AUDIT_PREFIX)] == []
     (audit,) = [n for n in remaining if n.startswith(AUDIT_PREFIX)]

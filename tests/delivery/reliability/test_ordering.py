@@ -330,4 +330,4 @@ def test_a_409_storm_behind_a_held_record_ends_before_the_deadline_and_leaves_th
     assert outcome.api_calls >= 2  # it did poll, after waiting 100 s for the record
     assert clock() - started <= budget
     assert containers.names(containers.incoming) == [blob.blob_name]
-    assert blob.get_blob_properties().metadata["thumbnaildrop_attempts"] == "1"
+    assert blob.get_blob_tags()["thumbnaildrop_attempts"] == "1"

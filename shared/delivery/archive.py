@@ -23,6 +23,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient
 
 from shared.core.deadline import Deadline
+from shared.core.lifecycle import DropKey, parse_instant
 from shared.core.names import to_header
 from shared.core.payload import payload_name
 from shared.delivery.source import DROPPED_METADATA, LEASE_SECONDS, Source, etag_text, iso
@@ -131,6 +132,23 @@ class Archiver:
             ),
         )
         return plain
+
+    def newest_sent(self, imodel_id: str) -> DropKey | None:
+        """The newest drop of this iModel archived as sent: what its record said before it was
+        deleted, for as long as the archive keeps it (so a lost record never reads as "nothing")."""
+        container = self._blobs.get_container_client(self._processed)
+        newest: DropKey | None = None
+        for item in storage.list_with_metadata(container, f"{imodel_id}/"):
+            metadata = item.metadata or {}
+            dropped = parse_instant(metadata.get(DROPPED_METADATA))
+            etag = metadata.get(SOURCE_ETAG_METADATA)
+            if "thumbnail_sha256" not in metadata or dropped is None or not etag:
+                continue  # archived unsent (superseded), or not written by this code
+            name = str(item.name).removesuffix(f"@{etag}")
+            key = DropKey(dropped=dropped, name=name, etag=etag)
+            if newest is None or key.order > newest.order:
+                newest = key
+        return newest
 
     def _drop_deadletter_of(self, blob_name: str, etag: str) -> None:
         """Uploader wins: remove a dead-letter a concurrent worker made of this very version."""

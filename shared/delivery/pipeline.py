@@ -27,7 +27,7 @@ from azure.storage.queue import QueueClient
 
 from shared.core.deadline import Deadline
 from shared.core.errors import ErrorCode, ErrorSummary, Stage, ThumbnailError
-from shared.core.lifecycle import Action, Facts, decide, in_doubt_bound
+from shared.core.lifecycle import Action, DropKey, Facts, decide, in_doubt_bound
 from shared.core.outcome import Outcome, Status
 from shared.core.paths import parse_blob_path
 from shared.core.retry import Attempts, RetryPolicy
@@ -158,6 +158,7 @@ class Decision:
     what: Action  # SEND (and sent), ALREADY_SENT, SUPERSEDED or REPLACED
     receipt: UploadReceipt | None = None
     recorded: DeliveryRecord | None = None
+    won: DropKey | None = None  # the drop decided against: the record's, or the archive's
 
 
 @dataclass(frozen=True)
@@ -269,12 +270,14 @@ class _Delivery:
         with self.p.records.hold(source.ref.imodel_id, self.deadline) as hold:
             recorded = hold.recorded
             sender = self.p.sender(self.deadline, self.meter.api)
-            action = decide(Facts(ours=source.key, recorded=recorded.key))
+            # Nothing recorded: a record deleted is told from one never written by the archive.
+            won = recorded.key or self.p.archiver.newest_sent(source.ref.imodel_id)
+            action = decide(Facts(ours=source.key, recorded=won))
             if action is Action.SEND and not self._still_current(source):
-                action = decide(Facts(ours=source.key, recorded=recorded.key, still_current=False))
+                action = decide(Facts(ours=source.key, recorded=won, still_current=False))
             if action is not Action.SEND:
                 sender.reassert_orphans(hold)
-                return Decision(action, recorded=recorded)
+                return Decision(action, recorded=recorded, won=won)
             sent = SentDrop(
                 key=source.key,
                 thumbnail_sha256=storage.sha256_hex(thumbnail.data),
@@ -306,15 +309,11 @@ class _Delivery:
             if sent:
                 destination = self.p.archiver.archive(source, self.deadline, sent=Sent(thumbnail, decision.receipt))
             else:
-                assert decision.recorded is not None
-                assert decision.recorded.key is not None
-                destination = self.p.archiver.archive(
-                    source, self.deadline, sent=None, superseded_by=decision.recorded.key.name
-                )
+                assert decision.won is not None
+                destination = self.p.archiver.archive(source, self.deadline, sent=None, superseded_by=decision.won.name)
         if decision.what is Action.SUPERSEDED:
-            assert decision.recorded is not None
-            assert decision.recorded.key is not None
-            won = decision.recorded.key
+            assert decision.won is not None
+            won = decision.won
             return self._end(
                 Status.SUPERSEDED,
                 known,

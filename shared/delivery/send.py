@@ -82,7 +82,7 @@ class Sender:
     ) -> UploadReceipt:
         """Intent, PUT, resolution (see the module docstring); ``record``: what to record as sent."""
         self.reassert_orphans(hold)
-        at = self.now()
+        at = self.now().replace(microsecond=0)  # as the record keeps it
         hold.write(hold.recorded.expired(at, self.reasserts.bound).with_intent(key, at))
         unknown: list[ThumbnailError] = []
         try:

@@ -25,6 +25,7 @@ from azure.storage.blob import (
     BlobLeaseClient,
     BlobProperties,
     BlobServiceClient,
+    ContainerClient,
     ContentSettings,
     ExponentialRetry,
 )
@@ -291,3 +292,12 @@ def set_tags(blob: BlobClient, tags: dict[str, str]) -> None:
             lambda: blob.set_blob_tags(tags),
             account=blob.account_name,
         )
+
+
+def list_with_metadata(container: ContainerClient, prefix: str) -> list[BlobProperties]:
+    """The blobs under ``prefix``, with their metadata (one listing, paged by the SDK)."""
+    return storage_call(
+        f"list {container.container_name}/{prefix}",
+        lambda: list(container.list_blobs(name_starts_with=prefix, include=["metadata"])),
+        account=container.account_name,
+    )

@@ -198,6 +198,24 @@ def test_3_an_unreadable_record_never_lets_an_older_drop_through(env, containers
     assert second.code == "DeliveryRecordUnreadable"
 
 
+def test_3_a_deleted_record_is_not_nothing_recorded(env, containers, emulator, clock):
+    """A deleted record cannot be told from one never written; the archive of what was sent can:
+    an older drop's redelivery must not overwrite the newer thumbnail."""
+    imodel = new_imodel()
+    older = drop(containers, f"{imodel}/older.png", OLDER)
+    next_second()
+    newer = drop(containers, f"{imodel}/newer.png", NEWER)
+    pipeline = pipeline_with(env, clock)
+    assert pipeline.process(newer).status is Status.UPLOADED
+    containers.state.delete_blob(f"{imodel}.json")
+
+    outcome = pipeline.process(older)
+
+    assert last_put(emulator, imodel) == thumb(pipeline, NEWER)
+    assert len(emulator.state.uploads[imodel]) == 1
+    assert outcome.status is Status.SUPERSEDED
+
+
 # -- 4. a carried drop time is validated ---------------------------------------------------
 
 

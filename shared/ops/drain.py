@@ -4,15 +4,20 @@ for its queue trigger: re-assert messages whose delay has passed go to :meth:`Pi
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from shared.core.errors import ThumbnailError
 from shared.core.outcome import Outcome, Status
+from shared.delivery.log import LOGGER_NAME
 from shared.delivery.pipeline import Pipeline
 from shared.edges import queues
+
+logger = logging.getLogger(LOGGER_NAME)
 
 #: Added to the retry budget while a received re-assert message is hidden from other receivers.
 _REASSERT_HOLD_MARGIN_SECONDS = 60
@@ -84,14 +89,17 @@ def reassert_due(pipeline: Pipeline, *, on_outcome: Callable[[Outcome], None] | 
     queue = pipeline.reasserts.queue
     hold = int(pipeline.settings.retry.budget_seconds) + _REASSERT_HOLD_MARGIN_SECONDS
     outcomes = []
-    for received in queues.receive_visible(queue, hold_seconds=hold):
-        outcome = pipeline.reassert_message(received.body)
-        if outcome is None or outcome.settled:  # not ours (unreadable) or done: nothing to come back for
-            queues.delete(queue, received)
-        if outcome is not None:
-            outcomes.append(outcome)
-            if on_outcome is not None:
-                on_outcome(outcome)
+    try:
+        for received in queues.receive_visible(queue, hold_seconds=hold):
+            outcome = pipeline.reassert_message(received.body)
+            if outcome is None or outcome.settled:  # not ours (unreadable) or done: nothing to come back for
+                queues.delete(queue, received)
+            if outcome is not None:
+                outcomes.append(outcome)
+                if on_outcome is not None:
+                    on_outcome(outcome)
+    except ThumbnailError as error:  # the queue is out of reach: its messages wait for the next drain
+        logger.warning("re-assert queue unavailable: %s", error.message)
     return outcomes
 
 

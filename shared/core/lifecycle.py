@@ -7,12 +7,13 @@ ordered by ``(dropped, name)``: the later drop wins, and of two drops in the sam
 whose name sorts last (by code point) wins.  Two versions of one path are told apart by ETag: only
 the current version of a path is ever sent, so a different version than the recorded one is newer.
 
-**States** (:class:`State`) of a drop, as the delivery record and the blob's place show them::
+**States** (:class:`State`) of a drop, as the delivery record and the blob's place show them (the
+words ``status`` prints)::
 
-    received -> in_doubt (intent recorded, PUT on the wire or its outcome unknown)
-             -> sent (201 recorded) -> archived
-    received -> superseded (an older drop than the recorded one) -> archived unsent
-    received -> deadlettered (permanent failure, or attempts used up before any 201)
+    incoming -> in-doubt (intent recorded, PUT on the wire or its outcome unknown)
+             -> sent (201) -> processed (archived)
+    incoming -> superseded (an older drop than the recorded one: archived unsent)
+    incoming -> deadlettered (permanent failure, or attempts used up before any 201)
 
 **The in-doubt bound.**  The iModels API takes no precondition, so a PUT whose outcome is unknown
 (a read timeout, a reset connection, a 502/504, a crash or a stall after the intent was recorded)
@@ -84,13 +85,13 @@ def in_doubt_bound(function_timeout: float, connect_timeout: float, read_timeout
 
 
 class State(StrEnum):
-    """Where one drop stands (see the module docstring)."""
+    """Where one drop stands (see the module docstring); ``status`` reports these words."""
 
-    RECEIVED = "received"
+    INCOMING = "incoming"
     IN_DOUBT = "in-doubt"
     SENT = "sent"
+    PROCESSED = "processed"
     SUPERSEDED = "superseded"
-    ARCHIVED = "archived"
     DEADLETTERED = "deadlettered"
 
 

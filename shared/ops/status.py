@@ -22,6 +22,7 @@ from typing import Any
 
 from azure.storage.blob import BlobClient, BlobProperties, BlobServiceClient, ContainerClient
 
+from shared.core.lifecycle import State
 from shared.core.names import from_header
 from shared.core.payload import PAYLOAD_SUFFIX
 from shared.delivery.pipeline import utcnow
@@ -30,7 +31,8 @@ from shared.edges import storage
 from shared.ops.deadletters import DeadLetters
 from shared.settings import Settings
 
-INCOMING, PROCESSED, SUPERSEDED, DEADLETTERED = "incoming", "processed", "superseded", "deadlettered"
+# The lifecycle's own words for where a drop is (one vocabulary: shared.core.lifecycle.State).
+INCOMING, PROCESSED, SUPERSEDED, DEADLETTERED = State.INCOMING, State.PROCESSED, State.SUPERSEDED, State.DEADLETTERED
 # Bookkeeping the pipeline and the CLI keep beside the blobs; never a render of its own.
 _BOOKKEEPING = ("_redriven/", "_doctor/")
 
@@ -38,7 +40,7 @@ _BOOKKEEPING = ("_redriven/", "_doctor/")
 @dataclass(frozen=True)
 class BlobStatus:
     blob: str  # {imodelId}/{name}, the same in every container
-    state: str  # incoming | processed | superseded | deadlettered
+    state: State  # incoming | processed | superseded | deadlettered
     container: str
     imodel_id: str | None = None
     attempts: int | None = None

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from azure.storage.queue import QueueClient
@@ -90,11 +90,17 @@ class Sender:
         except ThumbnailError as error:
             self._resolve_failed(hold, key, at, in_doubt=bool(unknown) or outcome_unknown(error))
             raise
+        covered = True
         if unknown:  # an earlier attempt of this send may still land: re-assert after it can
-            with contextlib.suppress(ThumbnailError):
+            try:
                 self.reasserts.schedule(hold.recorded.imodel_id, self._until_safe(at))
+            except ThumbnailError:
+                covered = False  # the intent stays unscheduled: the next holder queues its re-assert
+        resolved = hold.recorded.resolved(key, at, sent=record)
+        if not covered:
+            resolved = replace(hold.recorded, sent=resolved.sent)
         try:
-            hold.write(hold.recorded.resolved(key, at, sent=record))
+            hold.write(resolved)
         except ThumbnailError as error:
             raise SentUnrecordedError(error, receipt) from error
         return receipt

@@ -11,7 +11,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import requests
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError, ServiceRequestError
 from requests.adapters import HTTPAdapter
 
 from shared.core.lifecycle import in_doubt_bound
@@ -118,3 +118,32 @@ def test_a_message_that_is_not_ours_is_dropped_without_a_put(pipeline, container
     assert report.reasserts == []
     assert emulator.state.put_total == 0
     assert messages_in(pipeline.reasserts.queue) == 0
+
+
+def test_an_in_doubt_send_whose_reassert_cannot_be_queued_stays_in_doubt_in_the_record(
+    env, containers, emulator, clock
+):
+    """The queue is out of reach (azure-core raises ServiceRequestError for a request that could
+    not be sent) when the send turns out to have been in doubt: the record keeps the intent, so the
+    next holder of the record queues the re-assert."""
+    settings = load_settings(env)
+
+    def unreachable(request):
+        if request.http_request.method == "POST":
+            raise ServiceRequestError("queue unreachable (injected)")
+
+    queue = queue_client(settings.storage, settings.reassert_queue, raw_request_hook=unreachable, retry_total=0)
+    session = new_session()
+    session.mount("http://", FirstPutTimesOut())
+    pipeline = build_pipeline(settings, session=session, queue=queue, clock=clock, sleep=clock.sleep, now=clock.now)
+    imodel = new_imodel()
+    containers.incoming.upload_blob(f"{imodel}/render.png", SMALL)
+
+    outcome = pipeline.process(containers.incoming.get_blob_client(f"{imodel}/render.png"))
+
+    assert outcome.status is Status.UPLOADED
+    record = pipeline.records.read(imodel)
+    assert record is not None
+    assert record.key is not None
+    assert record.key.name == f"{imodel}/render.png"
+    assert [p.scheduled for p in record.pending] == [False]  # an orphan for the next holder

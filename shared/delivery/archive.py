@@ -13,13 +13,11 @@ percent-encoded (:mod:`shared.core.names`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient
 
 from shared.core.deadline import Deadline
@@ -153,10 +151,8 @@ class Archiver:
     def _drop_deadletter_of(self, blob_name: str, etag: str) -> None:
         """Uploader wins: remove a dead-letter a concurrent worker made of this very version."""
         container = self._blobs.get_container_client(self._deadletter)
-        payload_blob = container.get_blob_client(payload_name(blob_name))
-        try:
-            payload = storage.storage_call("check the dead-letter", lambda: payload_blob.download_blob().readall())
-        except ResourceNotFoundError:
+        payload = storage.download_or_none(container.get_blob_client(payload_name(blob_name)), "check the dead-letter")
+        if payload is None:
             return
         try:
             meta = json.loads(payload)
@@ -165,8 +161,7 @@ class Archiver:
         if not isinstance(meta, dict) or meta.get("etag") != etag:
             return
         for name in (blob_name, payload_name(blob_name)):
-            with contextlib.suppress(ResourceNotFoundError):
-                storage.storage_call("remove a stale dead-letter", container.get_blob_client(name).delete_blob)
+            storage.delete_if_exists(container.get_blob_client(name), "remove a stale dead-letter")
 
 
 def archived_version(blobs: BlobServiceClient, processed_container: str, blob_name: str, etag: str) -> bool:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -31,7 +30,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobLeaseClient, BlobServiceClient, ContentSettings
 
 from shared.core.deadline import Deadline
@@ -232,22 +230,16 @@ class Hold:
         self.recorded = record
 
     def _while_held(self, what: str, call: Callable[[], object]) -> None:
-        """One request that needs the lease: a lease that is gone or taken (409/412) means it was lost."""
-        try:
-            storage.storage_call(what, call, account=self.blob.account_name)
-        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as exc:
-            raise lost(self.blob, exc) from exc
-        except ThumbnailError as error:
-            if error.details.get("status") in (409, 412):
-                raise lost(self.blob, error) from error
-            raise
+        """One request that needs the lease: a lease that is gone or taken means it was lost."""
+        if not storage.while_leased(what, self.blob, call):
+            raise lost(self.blob)
 
 
-def lost(blob: BlobClient, cause: Exception) -> ThumbnailError:
+def lost(blob: BlobClient) -> ThumbnailError:
     return ThumbnailError(
         ErrorCode.DELIVERY_RECORD_BUSY,
         f"The lease on {blob.container_name}/{blob.blob_name} was lost while sending; the send is not recorded "
-        f"and the blob is retried ({type(cause).__name__}).",
+        "and the blob is retried.",
     )
 
 
@@ -269,13 +261,8 @@ class RecordStore:
     def read(self, imodel_id: str) -> DeliveryRecord | None:
         """The record as it stands (no lease): for ``status``-like readers and tests."""
         blob = self._container.get_blob_client(record_name(imodel_id))
-        try:
-            data = storage.storage_call(
-                f"read the delivery record of {imodel_id}",
-                lambda: blob.download_blob().readall(),
-                account=blob.account_name,
-            )
-        except ResourceNotFoundError:
+        data = storage.download_or_none(blob, f"read the delivery record of {imodel_id}")
+        if data is None:
             return None
         return DeliveryRecord.from_json(data, where=f"{blob.container_name}/{blob.blob_name}")
 
@@ -285,38 +272,32 @@ class RecordStore:
         blob = self._container.get_blob_client(record_name(imodel_id))
         lease = self._acquire(blob, imodel_id, deadline)
         try:
-            data = storage.storage_call(
-                f"read the delivery record of {imodel_id}",
-                lambda: blob.download_blob().readall(),
-                account=blob.account_name,
-            )
+            data = storage.download_or_none(blob, f"read the delivery record of {imodel_id}")
+            if data is None:
+                raise unreadable(f"{blob.container_name}/{blob.blob_name}", "deleted while leased")
             recorded = DeliveryRecord.from_json(data, where=f"{blob.container_name}/{blob.blob_name}")
             yield Hold(blob=blob, lease=lease, recorded=recorded or DeliveryRecord(imodel_id))
         finally:
             # Expired or taken over already: it ends on its own within RECORD_LEASE_SECONDS.
-            with contextlib.suppress(AzureError):
-                lease.release()
+            storage.release(lease)
 
     def _acquire(self, blob: BlobClient, imodel_id: str, deadline: Deadline) -> BlobLeaseClient:
         wait = LEASE_WAIT_FIRST_SECONDS
         while True:
-            try:
-                return storage.storage_call(
-                    f"lease the delivery record {blob.container_name}/{blob.blob_name}",
-                    lambda: blob.acquire_lease(RECORD_LEASE_SECONDS),
-                    account=blob.account_name,
-                )
-            except ResourceNotFoundError:
+            lease = storage.try_lease(blob, RECORD_LEASE_SECONDS)
+            if lease is storage.LeaseRefused.MISSING:
                 self._create(blob, imodel_id)
-            except ResourceExistsError as exc:  # leased by another delivery of this iModel
+            elif lease is storage.LeaseRefused.BUSY:  # leased by another delivery of this iModel
                 if not deadline.allows(wait):
                     raise ThumbnailError(
                         ErrorCode.DELIVERY_RECORD_BUSY,
                         f"Another delivery held {blob.container_name}/{blob.blob_name} until this invocation's "
                         "deadline; the blob is retried.",
-                    ) from exc
+                    )
                 self._sleep(wait)
                 wait = min(LEASE_WAIT_LONGEST_SECONDS, wait * 2)
+            else:
+                return lease
 
     def _create(self, blob: BlobClient, imodel_id: str) -> None:
         """A record saying nothing was sent yet, created once; a concurrent creator's is as good.
@@ -325,14 +306,5 @@ class RecordStore:
         reads as "nothing recorded" otherwise, and an older drop would be sent).  Infra, ``make run``
         and ``doctor`` create it.
         """
-        body = DeliveryRecord(imodel_id).to_json()
-        try:
-            storage.storage_call(
-                f"create the delivery record {blob.container_name}/{blob.blob_name}",
-                lambda: blob.upload_blob(body, overwrite=False),
-                account=blob.account_name,
-            )
-        except ResourceExistsError:
-            pass
-        except ResourceNotFoundError as exc:  # the container itself is missing
-            raise unreadable(f"{blob.container_name}/{blob.blob_name}", "the state container is missing") from exc
+        if storage.create_if_absent(blob, DeliveryRecord(imodel_id).to_json()) is storage.Created.NO_CONTAINER:
+            raise unreadable(f"{blob.container_name}/{blob.blob_name}", "the state container is missing")

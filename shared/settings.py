@@ -310,8 +310,15 @@ SETTINGS: tuple[Setting[Any], ...] = (
         "STATE_CONTAINER",
         Container(),
         "thumbnails-state",
-        'one delivery record per iModel, `{imodelId}.json` (see "Which image wins"); no lifecycle rule; '
-        "the app creates it if missing; all four containers must differ",
+        "one delivery record per iModel, `{imodelId}.json`, and the failure marks; no lifecycle rule; infra, "
+        "`make run` and `doctor` create it, and a missing one fails closed (`DeliveryRecordUnreadable`); all four "
+        "containers must differ",
+    ),
+    Setting(
+        "REASSERT_QUEUE",
+        Container(),
+        "thumbnail-reassert",
+        "storage queue of delayed re-asserts: one message per in-doubt send, due when that send can no longer land",
     ),
     Setting(
         "ITWIN_API_URL", Url(), "https://api.bentley.com", "iTwin Platform API base", local="http://127.0.0.1:8090"
@@ -448,6 +455,7 @@ class StorageSettings:
     processed_container: str
     deadletter_container: str
     state_container: str
+    reassert_queue: str
 
 
 @dataclass(frozen=True)
@@ -490,6 +498,7 @@ def load_storage_settings(env: Mapping[str, str] | None = None) -> StorageSettin
         processed_container=reader.get("PROCESSED_CONTAINER", str),
         deadletter_container=reader.get("DEADLETTER_CONTAINER", str),
         state_container=reader.get("STATE_CONTAINER", str),
+        reassert_queue=reader.get("REASSERT_QUEUE", str),
     )
     names = {
         settings.incoming_container,

@@ -17,6 +17,7 @@ from PIL import Image
 
 from devkit.azurite import Azurite
 from devkit.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, EmulatorConfig
+from shared.delivery.attempts import PREFIX as MARKS
 
 
 @dataclass
@@ -87,7 +88,7 @@ def emulator(clock: FakeClock) -> Iterator[Emulator]:
 
 
 def settings_for(connection_string: str, emulator: Emulator) -> dict[str, str]:
-    """Settings with three containers of their own, so tests never see each other's blobs."""
+    """Settings with four containers and a queue of their own, so tests never see each other's blobs."""
     suffix = uuid.uuid4().hex[:10]
     return {
         "THUMBNAILS_STORAGE": connection_string,
@@ -95,6 +96,7 @@ def settings_for(connection_string: str, emulator: Emulator) -> dict[str, str]:
         "PROCESSED_CONTAINER": f"done-{suffix}",
         "DEADLETTER_CONTAINER": f"dead-{suffix}",
         "STATE_CONTAINER": f"state-{suffix}",
+        "REASSERT_QUEUE": f"reassert-{suffix}",
         "ITWIN_API_URL": emulator.url,
         "ITWIN_TOKEN_URL": emulator.token_url,
         "ITWIN_CLIENT_ID": DEFAULT_CLIENT_ID,
@@ -115,7 +117,9 @@ class Containers:
     state: ContainerClient
 
     def names(self, container: ContainerClient) -> list[str]:
-        return sorted(blob.name for blob in container.list_blobs())
+        """The blobs of the flow, without the failure marks kept beside the archive
+        (``shared.delivery.attempts``: bookkeeping, tested on their own)."""
+        return sorted(blob.name for blob in container.list_blobs() if not blob.name.startswith(MARKS))
 
     def originals(self, container: ContainerClient) -> list[str]:
         """Blob names without the dead-letter container's audit trail of redrives."""

@@ -12,6 +12,7 @@ import pytest
 
 from shared.delivery import host
 from shared.delivery.log import LOGGER_NAME, blob_context
+from shared.delivery.reassert import encode
 from tests.conftest import new_imodel, png_bytes
 from tests.deployment import copy_deployment
 
@@ -59,8 +60,8 @@ class InvocationContext(func.Context):
         return None
 
 
-def the_function(module):
-    (function,) = module.app.get_functions()
+def the_function(module, name="thumbnail_drop"):
+    (function,) = [f for f in module.app.get_functions() if f.get_function_name() == name]
     return function
 
 
@@ -98,6 +99,25 @@ def test_a_transient_failure_fails_the_invocation_so_the_host_retries(function_a
 
     assert caught.value.outcome.code == "TooManyRequests"
     assert containers.names(containers.incoming) == [f"{imodel}/render.png"]
+
+
+def test_the_reassert_function_puts_the_newest_recorded_drop_once_more(function_app, containers, emulator):
+    """Called as the worker calls a queue-triggered function: a ``func.QueueMessage`` whose body is
+    the decoded message (the queue extension base64-decodes it before the worker sees it)."""
+    imodel = new_imodel()
+    containers.incoming.upload_blob(f"{imodel}/render.png", png_bytes(300, 200))
+    # get_functions() builds the functions once per app: take both from one call.
+    functions = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+    functions["thumbnail_drop"](
+        client=containers.incoming.get_blob_client(f"{imodel}/render.png"), context=InvocationContext("i-3")
+    )
+    reassert = functions["thumbnail_reassert"]
+
+    reassert(message=func.QueueMessage(body=encode(imodel)), context=InvocationContext("i-4"))
+
+    puts = emulator.state.uploads[imodel]
+    assert len(puts) == 2
+    assert puts[0].data == puts[1].data
 
 
 def test_a_bad_setting_fails_at_start_up_naming_it(env, monkeypatch):
@@ -226,8 +246,17 @@ def test_the_worker_sends_the_host_a_deferred_event_grid_blob_trigger(tmp_path):
     result = index_like_the_worker(tmp_path, settings)
 
     assert result.returncode == 0, result.stderr
-    (function,) = json.loads(result.stdout.strip().splitlines()[-1])
-    assert function["name"] == "thumbnail_drop"
+    functions = {f["name"]: f for f in json.loads(result.stdout.strip().splitlines()[-1])}
+    assert set(functions) == {"thumbnail_drop", "thumbnail_reassert"}
+    (reassert,) = functions["thumbnail_reassert"]["raw"]
+    assert reassert == {
+        "type": "queueTrigger",
+        "direction": "IN",
+        "name": "message",
+        "queueName": "%REASSERT_QUEUE%",
+        "connection": "THUMBNAILS_STORAGE",
+    }
+    function = functions["thumbnail_drop"]
     assert function["deferred"] is True
     assert function["context"] is True
     (binding,) = function["raw"]

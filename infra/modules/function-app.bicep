@@ -64,6 +64,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
 // identity-based THUMBNAILS_STORAGE__* settings below replace it.
 var settingsLeftToDefault = [
   'STATE_CONTAINER'
+  'REASSERT_QUEUE'
   'ITWIN_SCOPE'
   'THUMBNAIL_MAX_WIDTH'
   'THUMBNAIL_MAX_HEIGHT'

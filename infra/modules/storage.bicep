@@ -18,6 +18,9 @@ param deadletterContainerName string
 @description('One delivery record per iModel (which drop its thumbnail came from); never aged out. The app reads STATE_CONTAINER, left to its default, which is this name.')
 param stateContainerName string = 'thumbnails-state'
 
+@description('Delayed re-asserts: after a send whose outcome is unknown, one more PUT of the newest recorded drop once the in-doubt bound has passed. The app reads REASSERT_QUEUE, left to its default, which is this name.')
+param reassertQueueName string = 'thumbnail-reassert'
+
 @description('Where Event Grid writes events it could not deliver to the function.')
 param eventGridDeadletterContainerName string
 
@@ -112,6 +115,17 @@ resource state 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-0
   properties: {
     publicAccess: 'None'
   }
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+// The thumbnail_reassert function's trigger queue; messages are sent with a visibility delay.
+resource reassertQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: reassertQueueName
 }
 
 resource eventGridDeadletter 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {

@@ -66,6 +66,7 @@ class ErrorCode(StrEnum):
     DELIVERY_RECORD_BUSY = "DeliveryRecordBusy"
     # any stage: the invocation's deadline came before the next wait could end
     DEADLINE_REACHED = "DeadlineReached"
+    DELIVERY_RECORD_UNREADABLE = "DeliveryRecordUnreadable"
     # any stage: the host's retries are used up
     RETRIES_EXHAUSTED = "RetriesExhausted"
     # any stage: a failure the code did not foresee (a bug, or a library's surprise)
@@ -172,6 +173,13 @@ CODES: dict[ErrorCode, CodeInfo] = {
         _T,
         "The invocation's deadline (RETRY_BUDGET_SECONDS) came before the next request or wait could end "
         "(slow storage or API, or a long rate limit); the blob stays and the next delivery continues.",
+    ),
+    ErrorCode.DELIVERY_RECORD_UNREADABLE: CodeInfo(
+        Stage.STORAGE,
+        _T,
+        "The iModel's delivery record (STATE_CONTAINER/{imodelId}.json) is unreadable, of an unknown version, or "
+        "its container is missing; nothing is sent until it is fixed. Restore it (or delete it to start over "
+        "for that iModel), then redrive.",
     ),
     ErrorCode.INTERNAL_ERROR: CodeInfo(
         Stage.IMAGE,

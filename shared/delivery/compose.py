@@ -17,15 +17,23 @@ from datetime import datetime
 
 import requests
 from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueClient
 
+from shared.core.lifecycle import in_doubt_bound
 from shared.core.retry import RetryPolicy
+from shared.delivery.archive import Archiver
+from shared.delivery.attempts import AttemptMarks
+from shared.delivery.deadletter import DeadLetterer
 from shared.delivery.pipeline import Pipeline, utcnow
-from shared.edges import storage
+from shared.delivery.record import RecordStore
+from shared.delivery.send import Reasserts
+from shared.edges import queues, storage
 from shared.edges.config import ItwinSettings
 from shared.edges.itwin import ItwinClient, TokenProvider, new_session
 from shared.imaging.stage import ImageStage
 from shared.sandbox import image_stage
 from shared.settings import (
+    FUNCTION_TIMEOUT_SECONDS,
     Settings,
     StorageSettings,
     load_image_limits,
@@ -83,24 +91,38 @@ def build_pipeline(
     *,
     session: requests.Session | None = None,
     blobs: BlobServiceClient | None = None,
+    queue: QueueClient | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], datetime] = utcnow,
     images: ImageStage | None = None,
 ) -> Pipeline:
-    """The production wiring: :func:`connect` plus one image stage per process.
+    """The production wiring: :func:`connect` plus one image stage per process, and every
+    collaborator of the pipeline built here.
 
-    ``session``, ``blobs`` and ``images`` may be handed in (tests add transport policies through them).
+    ``session``, ``blobs``, ``queue`` and ``images`` may be handed in (tests add transport policies
+    through them).
     """
-    wired = connect(settings, session=session, blobs=blobs, clock=clock)
+    s = settings
+    wired = connect(s, session=session, blobs=blobs, clock=clock)
+    store = wired.blobs
+    bound = in_doubt_bound(FUNCTION_TIMEOUT_SECONDS, s.itwin.connect_timeout, s.itwin.read_timeout)
     return Pipeline(
-        settings=settings,
-        blobs=wired.blobs,
+        settings=s,
+        blobs=store,
         itwin=wired.itwin,
+        images=images or image_stage(s.image, s.sandbox),
+        records=RecordStore(store, s.state_container, sleep=sleep, now=now),
+        archiver=Archiver(store, s.processed_container, s.deadletter_container, now=now, sleep=sleep),
+        deadletterer=DeadLetterer(
+            store, s.deadletter_container, s.processed_container, client_id=s.itwin.client_id, now=now, sleep=sleep
+        ),
+        reasserts=Reasserts(queue or queues.queue_client(s.storage, s.reassert_queue), bound=bound),
+        retry_policy=RetryPolicy.from_settings(s.retry),
+        attempts=AttemptMarks(store, s.processed_container),
         clock=clock,
         now=now,
         sleep=sleep,
-        images=images or image_stage(settings.image, settings.sandbox),
     )
 
 

@@ -48,14 +48,14 @@ class DeadLetterer:
         imodel_id: str | None,
         image: dict[str, Any] | None,
         last_error: dict[str, Any] | None,
-        attempts: int | None = None,
+        attempts: int,
     ) -> str | None:
         """Where the original went; None when there was nothing to dead-letter: the source is gone
         or was replaced (another delivery handled it), or this version was already archived."""
         source, etag = arrival.blob, arrival.etag
         lease = storage.acquire_lease(source, etag, seconds=LEASE_SECONDS, sleep=self._sleep, deadline=deadline)
         try:
-            if lease is None or archived_version(self._blobs, self._processed, source.blob_name) == etag_text(etag):
+            if lease is None or archived_version(self._blobs, self._processed, source.blob_name, etag_text(etag)):
                 if lease is not None:
                     storage.delete_if_unchanged(source, etag, lease)
                 return None
@@ -75,7 +75,7 @@ class DeadLetterer:
                 imodel_id=imodel_id,
                 sha256=sha256,
                 size=int(arrival.props.size),
-                attempts=arrival.attempt if attempts is None else attempts,
+                attempts=attempts,
                 at=self._now(),
                 image=image,
                 last_error=last_error,

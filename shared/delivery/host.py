@@ -60,3 +60,14 @@ def handle_blob(client: BlobClient, invocation_id: str | None = None) -> Outcome
     if outcome.must_retry:
         raise RetryLaterError(outcome)
     return outcome
+
+
+def handle_reassert(body: bytes, invocation_id: str | None = None) -> Outcome | None:
+    """One re-assert message; None (and nothing done) for a message that is not ours."""
+    with blob_context(invocation_id=invocation_id, blob="reassert", imodel_id=None):
+        outcome = start().reassert_message(body)
+        if outcome is not None:
+            log_outcome(outcome)
+    if outcome is not None and outcome.must_retry:
+        raise RetryLaterError(outcome)
+    return outcome

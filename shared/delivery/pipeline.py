@@ -4,7 +4,7 @@ Read :meth:`_Delivery.run` top to bottom to follow a blob.  Each step takes what
 returned (an :class:`~shared.delivery.source.Arrival`, a :class:`~shared.delivery.source.Source`, a
 thumbnail, a :class:`Decision`) and the :class:`~shared.core.outcome.Outcome` is built once, at the
 end.  The decisions live in pure modules (:mod:`shared.core.paths`, :mod:`shared.core.retry`,
-:func:`shared.delivery.record.verdict`, :mod:`shared.edges.api_errors`); this module sequences them
+:func:`shared.core.lifecycle.decide`, :mod:`shared.edges.api_errors`); this module sequences them
 and does the I/O through what it was handed.  One :class:`~shared.core.deadline.Deadline` per
 invocation bounds every wait.
 """
@@ -18,31 +18,33 @@ import random as _random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from azure.storage.blob import BlobClient, BlobServiceClient
 
 from shared.core.deadline import Deadline
 from shared.core.errors import ErrorCode, ErrorSummary, Stage, ThumbnailError
+from shared.core.lifecycle import Action, DropKey, Facts, decide
 from shared.core.outcome import Outcome, Status
-from shared.core.paths import BlobRef, parse_blob_path
-from shared.core.retry import Attempts, RetryPolicy, call_with_retries
+from shared.core.paths import parse_blob_path
+from shared.core.retry import Attempts, RetryPolicy
+from shared.delivery import reassert as reassert_message
 from shared.delivery.archive import Archiver, Sent
 from shared.delivery.attempts import AttemptMarks
 from shared.delivery.deadletter import DeadLetterer
 from shared.delivery.log import LOGGER_NAME
-from shared.delivery.record import DeliveryRecord, Hold, RecordStore, Verdict, verdict
-from shared.delivery.source import ATTEMPTS_METADATA, Arrival, Source, etag_text, iso
+from shared.delivery.record import DeliveryRecord, RecordStore, SentDrop
+from shared.delivery.send import Reasserts, Sender, SentUnrecordedError
+from shared.delivery.source import SENT_TAG, Arrival, Source, etag_text, iso
 from shared.edges import storage
 from shared.edges.itwin import ItwinClient, UploadReceipt
 from shared.imaging import Thumbnail
 from shared.imaging.stage import ImageStage
 from shared.settings import Settings
 
-__all__ = ["ATTEMPTS_METADATA", "Pipeline", "utcnow"]
+__all__ = ["Pipeline", "count_reserve", "utcnow"]
 
 logger = logging.getLogger(LOGGER_NAME)
 
@@ -53,33 +55,23 @@ def utcnow() -> datetime:
 
 @dataclass
 class Pipeline:
-    """Everything one process needs to handle blobs; build it once, call :meth:`process` per blob."""
+    """Everything one process needs to handle blobs; build it once (``shared.delivery.compose``), then call
+    :meth:`process` per blob and :meth:`reassert` per re-assert message."""
 
     settings: Settings
     blobs: BlobServiceClient
     itwin: ItwinClient
     images: ImageStage
+    records: RecordStore
+    archiver: Archiver
+    deadletterer: DeadLetterer
+    reasserts: Reasserts
+    retry_policy: RetryPolicy
+    attempts: AttemptMarks
     clock: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     random: Callable[[], float] = _random.random
-
-    def __post_init__(self) -> None:
-        s = self.settings
-        self.records = RecordStore(self.blobs, s.state_container, sleep=self.sleep, now=self.now)
-        self.archiver = Archiver(
-            self.blobs, s.processed_container, s.deadletter_container, now=self.now, sleep=self.sleep
-        )
-        self.deadletterer = DeadLetterer(
-            self.blobs,
-            s.deadletter_container,
-            s.processed_container,
-            client_id=s.itwin.client_id,
-            now=self.now,
-            sleep=self.sleep,
-        )
-        self.retry_policy = RetryPolicy.from_settings(s.retry)
-        self.attempts = AttemptMarks(self.blobs, s.state_container)
 
     def deadline(self) -> Deadline:
         """This invocation's deadline for its work, computed once when the blob arrives: the budget
@@ -99,6 +91,30 @@ class Pipeline:
         with storage.bounded_by(deadline):
             return _Delivery(self, blob, deadline).give_up()
 
+    def reassert(self, imodel_id: str) -> Outcome:
+        """PUT the iModel's newest recorded drop once more (a re-assert message came due)."""
+        deadline = self.deadline()
+        with storage.bounded_by(deadline):
+            return _Reassert(self, imodel_id, deadline).run()
+
+    def reassert_message(self, body: bytes) -> Outcome | None:
+        """Handle one re-assert queue message; None for a message that is not ours (left alone)."""
+        imodel_id = reassert_message.parse(body)
+        return None if imodel_id is None else self.reassert(imodel_id)
+
+    def sender(self, deadline: Deadline, attempts: Attempts) -> Sender:
+        return Sender(
+            itwin=self.itwin,
+            reasserts=self.reasserts,
+            policy=self.retry_policy,
+            deadline=deadline,
+            attempts=attempts,
+            clock=self.clock,
+            sleep=self.sleep,
+            random=self.random,
+            now=self.now,
+        )
+
     def close(self) -> None:
         """Stop the image stage's worker processes (a host process keeps its pipeline until it exits)."""
         self.images.close()
@@ -110,18 +126,12 @@ def count_reserve(budget: float) -> float:
     return min(5.0, budget / 10)
 
 
-class Decided(StrEnum):
-    SENT = "sent"  # PUT answered 201 and the record says so
-    ALREADY_SENT = "already-sent"  # an earlier delivery sent and recorded this very version
-    SUPERSEDED = "superseded"  # older than what the iModel shows: not sent
-    REPLACED = "replaced"  # the blob was overwritten or removed since it was read: its own event wins
-
-
 @dataclass(frozen=True)
 class Decision:
-    what: Decided
+    what: Action  # SEND (and sent), ALREADY_SENT, SUPERSEDED or REPLACED
     receipt: UploadReceipt | None = None
     recorded: DeliveryRecord | None = None
+    won: DropKey | None = None  # the drop decided against: the record's, or the archive's
 
 
 @dataclass(frozen=True)
@@ -192,23 +202,26 @@ class _Delivery:
         known = Known(arrival)
         with self._step("path", known):
             ref = parse_blob_path(self.blob.container_name, self.blob.blob_name)
-        known = Known(arrival, imodel_id=ref.imodel_id)
+        known = replace(known, imodel_id=ref.imodel_id)
         with self._step("read", known):
             data = self._download(arrival)
         if data is None:
             return self._end(Status.SKIPPED, known, message="The blob changed or vanished while being read.")
         source = Source(arrival, ref, data)
-        known = Known(arrival, imodel_id=ref.imodel_id, data=data)
+        known = replace(known, data=data)
         with self._step("image", known):
             image, thumbnail = self._image(source)
-        known = Known(arrival, ref.imodel_id, data, image=image, output=_output_of(thumbnail))
+        known = replace(known, image=image, output=_output_of(thumbnail))
         with self._step("upload", known):
-            decision = self._decide_and_send(source, thumbnail)
+            decision = self._decide_and_send(source, thumbnail, known)
         return self._settle(source, thumbnail, decision, known)
 
     def _arrive(self) -> Arrival | None:
         props = storage.properties_or_none(self.blob)
-        return None if props is None else Arrival(self.blob, props)
+        if props is None:
+            return None
+        tags = storage.tags_of(self.blob) if props.tag_count else {}
+        return Arrival(self.blob, props, tags)
 
     def _download(self, arrival: Arrival) -> bytes | None:
         size, limit = int(arrival.props.size), self.p.settings.image.max_input_bytes
@@ -226,73 +239,60 @@ class _Delivery:
         info = self.p.images.probe(source.data, self.deadline)
         return info.as_dict(), self.p.images.normalize(source.data, info, self.deadline)
 
-    def _decide_and_send(self, source: Source, thumbnail: Thumbnail) -> Decision:
-        """Check -> PUT -> record, all under the lease on the iModel's delivery record."""
+    def _decide_and_send(self, source: Source, thumbnail: Thumbnail, known: Known) -> Decision:
+        """Decide -> intent -> PUT -> record, all under the lease on the iModel's delivery record."""
         with self.p.records.hold(source.ref.imodel_id, self.deadline) as hold:
             recorded = hold.recorded
-            match verdict(source.key, recorded.key if recorded else None):
-                case Verdict.ALREADY_SENT:
-                    return Decision(Decided.ALREADY_SENT, recorded=recorded)
-                case Verdict.SUPERSEDED:
-                    return Decision(Decided.SUPERSEDED, recorded=recorded)
-            if not self._still_current(source):
-                return Decision(Decided.REPLACED)
-            receipt = self._upload(source.ref, thumbnail, hold)
-            hold.write(
-                DeliveryRecord(
-                    imodel_id=source.ref.imodel_id,
-                    key=source.key,
-                    thumbnail_sha256=storage.sha256_hex(thumbnail.data),
-                    sent_at=iso(self.p.now()),
-                    correlation_id=receipt.correlation_id,
-                )
+            sender = self.p.sender(self.deadline, self.meter.api)
+            # Nothing recorded: a record deleted is told from one never written by the archive.
+            won = recorded.key or self.p.archiver.newest_sent(source.ref.imodel_id)
+            action = decide(Facts(ours=source.key, recorded=won))
+            if action is Action.SEND and not self._still_current(source):
+                action = decide(Facts(ours=source.key, recorded=won, still_current=False))
+            if action is not Action.SEND:
+                sender.reassert_orphans(hold)
+                return Decision(action, recorded=recorded, won=won)
+            sent = SentDrop(
+                key=source.key,
+                thumbnail_sha256=storage.sha256_hex(thumbnail.data),
+                sent_at=iso(self.p.now()),
+                thumbnail=thumbnail.data,
+                content_type=thumbnail.content_type,
             )
-            return Decision(Decided.SENT, receipt=receipt)
+            try:
+                receipt = sender.send(hold, source.key, thumbnail.data, thumbnail.content_type, record=sent)
+            except SentUnrecordedError as unrecorded:
+                # Sent is known at the 201: say so on the blob, so no later step dead-letters it.
+                self._remember_sent(source.arrival)
+                raise _Failed(unrecorded.error, replace(known, sent=True)) from unrecorded
+            return Decision(Action.SEND, receipt=receipt)
 
     def _still_current(self, source: Source) -> bool:
         """Only the current version of a path is ever sent (what makes ETag order safe)."""
         now = storage.properties_or_none(self.blob)
         return now is not None and now.etag == source.etag
 
-    def _upload(self, ref: BlobRef, thumbnail: Thumbnail, hold: Hold) -> UploadReceipt:
-        def attempt() -> UploadReceipt:
-            if self.meter.api.count > 1:  # the lease was just taken for the first one
-                hold.renew()
-            return self.p.itwin.put_thumbnail(ref.imodel_id, thumbnail.data, thumbnail.content_type, self.deadline)
-
-        return call_with_retries(
-            attempt,
-            self.p.retry_policy,
-            clock=self.p.clock,
-            sleep=self.p.sleep,
-            random=self.p.random,
-            attempts=self.meter.api,
-            deadline=self.deadline,
-        )
-
     def _settle(self, source: Source, thumbnail: Thumbnail, decision: Decision, known: Known) -> Outcome:
-        if decision.what is Decided.REPLACED:
+        if decision.what is Action.REPLACED:
             return self._end(
                 Status.SKIPPED, known, message="The blob was replaced or removed while being processed; not sent."
             )
-        sent = decision.what in (Decided.SENT, Decided.ALREADY_SENT)
-        known = Known(known.arrival, known.imodel_id, known.data, known.image, known.output, sent=sent)
+        sent = decision.what in (Action.SEND, Action.ALREADY_SENT)
+        known = replace(known, sent=sent)
         with self._step("dispose", known):
             if sent:
                 destination = self.p.archiver.archive(source, self.deadline, sent=Sent(thumbnail, decision.receipt))
             else:
-                assert decision.recorded is not None
-                destination = self.p.archiver.archive(
-                    source, self.deadline, sent=None, superseded_by=decision.recorded.key.name
-                )
-        if decision.what is Decided.SUPERSEDED:
-            assert decision.recorded is not None
-            won = decision.recorded.key
+                assert decision.won is not None
+                destination = self.p.archiver.archive(source, self.deadline, sent=None, superseded_by=decision.won.name)
+        if decision.what is Action.SUPERSEDED:
+            assert decision.won is not None
+            won = decision.won
             return self._end(
                 Status.SUPERSEDED,
                 known,
                 destination=destination,
-                message=f"{won.name} (dropped {won.dropped}) is newer and already on the iModel; archived unsent.",
+                message=f"{won.name} (dropped {iso(won.dropped)}) is newer and already on the iModel; archived unsent.",
             )
         receipt = decision.receipt
         return self._end(
@@ -312,6 +312,8 @@ class _Delivery:
         try:
             with self.meter.stage(name):
                 yield
+        except _Failed:
+            raise
         except ThumbnailError as error:
             raise _Failed(error, known) from error
         except Exception as exc:
@@ -327,10 +329,11 @@ class _Delivery:
             raise _Failed(surprise, known) from exc
 
     def _failed(self, error: ThumbnailError, known: Known) -> Outcome:
-        counted = error.transient and not known.sent
-        attempt = self._count_failure(known.arrival) if counted else known.arrival.attempt
-        final = None if known.sent else self._final_form(error, known.arrival, attempt)
-        if final is None:
+        sent = known.sent or known.arrival.sent
+        attempt = self._count_failure(known.arrival) if error.transient and not sent else self._attempt(known.arrival)
+        final = self._final_form(error, known.arrival, attempt)
+        action = decide(Facts(failed=True, final=final is not None, sent=sent))
+        if action is Action.RETRY or final is None:
             return self._end(Status.RETRY, known, error=error, attempts=attempt)
         try:
             with self.meter.stage("dispose"):
@@ -367,6 +370,8 @@ class _Delivery:
         if error.code is ErrorCode.IMODEL_NOT_INITIALIZED and age > retry.not_initialized_window_seconds:
             return error.as_permanent()
         if attempt >= retry.max_delivery_attempts:
+            if error.code is ErrorCode.DELIVERY_RECORD_UNREADABLE:  # its own code: an operator acts on it
+                return error.as_permanent()
             return ThumbnailError(
                 ErrorCode.RETRIES_EXHAUSTED,
                 f"Gave up after {attempt} delivery attempts; last error {error.code.value}: {error.message}",
@@ -375,6 +380,15 @@ class _Delivery:
                 details=error.details,
             )
         return None
+
+    def _remember_sent(self, arrival: Arrival) -> None:
+        """A PUT of this version got 201 but could not be recorded: say so in the blob's index tags
+        (which leave its ETag alone), so that nothing later dead-letters it.  Best effort: without
+        the tag, the record's intent still makes the next delivery re-assert it."""
+        tags = dict(arrival.tags)
+        tags[SENT_TAG] = etag_text(arrival.etag)
+        with contextlib.suppress(ThumbnailError):
+            storage.set_tags(self.blob, tags)
 
     def _with_earlier_failures(self, outcome: Outcome, arrival: Arrival) -> Outcome:
         """A sent or superseded blob's outcome, with the failed deliveries before it counted in
@@ -390,9 +404,10 @@ class _Delivery:
     def _count_failure(self, arrival: Arrival) -> int:
         """Mark this failed delivery (:mod:`shared.delivery.attempts`); its number, this one included.
 
-        The mark is written in the reserve after the work's deadline.  If storage cannot take it in
-        time this failure is not counted here (the host still counts it towards the poison queue).
-        A count kept in the blob's metadata by an earlier version of the app is still honoured.
+        The mark is a blob of its own in the state container, so the source's ETag never changes and
+        two failing duplicates count twice.  It is written in the reserve after the work's deadline;
+        if storage cannot take it in time this failure is not counted here (the host still counts it
+        towards the poison queue).
         """
         budget = self.p.settings.retry.budget_seconds
         reserve = Deadline(at=self.deadline.at + count_reserve(budget), clock=self.deadline.clock)
@@ -401,8 +416,15 @@ class _Delivery:
                 marks = self.p.attempts.failed(self.blob.container_name, self.blob.blob_name, arrival.etag)
         except ThumbnailError as error:
             logger.warning("failed delivery of %s not counted: %s", arrival.path, error.message)
-            return arrival.attempt
-        return max(marks, arrival.attempt)
+            return 1
+        return marks
+
+    def _attempt(self, arrival: Arrival) -> int:
+        """This delivery's number when it is not counted as a failure: the failures before it, plus one."""
+        try:
+            return self.p.attempts.count(self.blob.container_name, self.blob.blob_name, arrival.etag) + 1
+        except ThumbnailError:
+            return 1  # the number only goes into the outcome and the payload
 
     def give_up(self) -> Outcome:
         """The host stopped retrying: dead-letter ``RetriesExhausted``, unless this version was sent."""
@@ -412,20 +434,16 @@ class _Delivery:
             return self._end(Status.RETRY, error=error)
         if arrival is None:
             return self._end(Status.SKIPPED, message="The blob is gone (already handled).")
+        if arrival.sent:
+            return self.run()  # a PUT of this version got 201: finish it, never dead-letter it
         with contextlib.suppress(ThumbnailError):
             ref = parse_blob_path(self.blob.container_name, self.blob.blob_name)
             recorded = self.p.records.read(ref.imodel_id)
-            if recorded is not None and (recorded.key.name, recorded.key.etag) == (
-                self.blob.blob_name,
-                etag_text(arrival.etag),
-            ):
+            key = recorded.key if recorded is not None else None
+            if key is not None and (key.name, key.etag) == (self.blob.blob_name, etag_text(arrival.etag)):
                 return self.run()  # sent already: finish it (archive), never dead-letter it
         known = Known(arrival, imodel_id=_imodel_or_none(self.blob))
-        try:
-            marks = self.p.attempts.count(self.blob.container_name, self.blob.blob_name, arrival.etag)
-        except ThumbnailError:
-            marks = 0  # the count only goes into the payload
-        attempts = max(arrival.attempt - 1, marks)
+        attempts = self._attempt(arrival) - 1
         exhausted = ThumbnailError(
             ErrorCode.RETRIES_EXHAUSTED,
             f"The Functions host gave up on this blob (poison queue) after {attempts} recorded attempts; "
@@ -469,7 +487,7 @@ class _Delivery:
             code=error.code.value if error is not None else None,
             message=message if message is not None else (error.message if error is not None else None),
             stage=error.stage.value if error is not None else None,
-            attempts=attempts if attempts is not None else (known.arrival.attempt if known else 0),
+            attempts=attempts if attempts is not None else (1 if known else 0),
             api_calls=self.meter.api.count,
             api_status=api.status if api is not None else api_status,
             correlation_id=api.correlation_id if api is not None else correlation_id,
@@ -477,6 +495,59 @@ class _Delivery:
             timings=dict(self.meter.timings),
             source_image=known.image if known else None,
             output_image=known.output if known else None,
+        )
+
+
+class _Reassert:
+    """PUT the newest recorded drop of one iModel once more, under the lease, with its own intent
+    (so a re-assert whose outcome is unknown is itself in doubt and re-asserted once more)."""
+
+    def __init__(self, pipeline: Pipeline, imodel_id: str, deadline: Deadline) -> None:
+        self.p = pipeline
+        self.imodel_id = imodel_id
+        self.deadline = deadline
+        self.meter = _Meter(pipeline.clock)
+
+    def run(self) -> Outcome:
+        try:
+            with self.meter.stage("upload"), self.p.records.hold(self.imodel_id, self.deadline) as hold:
+                sent = hold.recorded.sent
+                if sent is None or sent.thumbnail is None or sent.content_type is None:
+                    return self._end(Status.SKIPPED, message="Nothing recorded with its bytes to re-assert.")
+                sender = self.p.sender(self.deadline, self.meter.api)
+                receipt = sender.send(hold, sent.key, sent.thumbnail, sent.content_type, record=None)
+        except SentUnrecordedError as unrecorded:
+            # The PUT landed; its intent stays in the record and the next holder re-asserts once more.
+            return self._end(Status.UPLOADED, message=unrecorded.error.message, api_status=unrecorded.receipt.status)
+        except ThumbnailError as error:
+            return self._end(Status.RETRY, error=error)
+        return self._end(
+            Status.UPLOADED,
+            message=f"Re-asserted {sent.key.name} (dropped {iso(sent.key.dropped)}).",
+            api_status=receipt.status,
+            correlation_id=receipt.correlation_id,
+        )
+
+    def _end(
+        self,
+        status: Status,
+        *,
+        error: ThumbnailError | None = None,
+        message: str | None = None,
+        api_status: int | None = None,
+        correlation_id: str | None = None,
+    ) -> Outcome:
+        return Outcome(
+            status=status,
+            blob=f"{self.p.settings.reassert_queue}/{self.imodel_id}",
+            imodel_id=self.imodel_id,
+            code=error.code.value if error is not None else None,
+            message=message if message is not None else (error.message if error is not None else None),
+            stage=error.stage.value if error is not None else None,
+            api_calls=self.meter.api.count,
+            api_status=error.api.status if error is not None and error.api is not None else api_status,
+            correlation_id=correlation_id,
+            timings=dict(self.meter.timings),
         )
 
 

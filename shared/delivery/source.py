@@ -8,31 +8,38 @@ filled in later.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 
 from azure.storage.blob import BlobClient, BlobProperties
 
+from shared.core.lifecycle import DropKey, iso, parse_instant
 from shared.core.paths import BlobRef
-from shared.delivery.record import DropKey
+from shared.delivery.log import LOGGER_NAME
 
-#: Metadata the pipeline keeps on a source blob between delivery attempts.
-ATTEMPTS_METADATA = "thumbnaildrop_attempts"
+#: The blob index tag the pipeline keeps on a source blob between deliveries: the ETag of its version
+#: that a PUT was answered 201 for (never dead-letter it).  A tag, not metadata: Set Blob Tags changes
+#: neither the ETag nor the last-modified time (Azure's "Manage and find Azure Blob data with blob
+#: index tags"; checked on Azurite too), so the mark never makes a sent version look like a new one.
+#: Failed deliveries are counted elsewhere (:mod:`shared.delivery.attempts`).
+SENT_TAG = "thumbnaildrop_sent"
 
-#: Metadata of a redriven blob: its ORIGINAL drop time, so a redrive never counts as a new drop.
+#: Metadata of a redriven blob (and of its archive and dead-letter): its ORIGINAL drop time, so a
+#: redrive never counts as a new drop.  The one name for that fact.
 DROPPED_METADATA = "thumbnaildrop_dropped"
 
 #: Long enough for the slowest copy (a streamed 256 MiB original); a crashed holder's lease ends then.
 LEASE_SECONDS = 60
 
+logger = logging.getLogger(LOGGER_NAME)
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+__all__ = ["DROPPED_METADATA", "LEASE_SECONDS", "SENT_TAG", "Arrival", "Source", "etag_text", "iso"]
 
 
 def etag_text(etag: str) -> str:
-    """An ETag without its quotes, as kept in metadata."""
+    """An ETag without its quotes, as kept in metadata and tags."""
     return etag.strip('"')
 
 
@@ -42,6 +49,7 @@ class Arrival:
 
     blob: BlobClient
     props: BlobProperties
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def path(self) -> str:
@@ -52,28 +60,32 @@ class Arrival:
         return str(self.props.etag)
 
     @property
-    def attempt(self) -> int:
-        """This delivery's number (1 for the first), from the count kept on the blob."""
-        try:
-            return int((self.props.metadata or {}).get(ATTEMPTS_METADATA, "0")) + 1
-        except ValueError:
-            return 1
+    def sent(self) -> bool:
+        """A PUT of this very version was answered 201 (by any delivery)."""
+        return self.tags.get(SENT_TAG) == etag_text(self.etag)
+
+    @cached_property
+    def dropped_at(self) -> datetime:
+        """The instant that orders this blob: a redrive's carried original, else the creation time.
+
+        A carried value that is not an instant (any upload tool can set metadata) is ignored and
+        logged: it must neither win over every later drop nor lose to every earlier one.
+        """
+        carried = (self.props.metadata or {}).get(DROPPED_METADATA)
+        if carried:
+            moment = parse_instant(carried)
+            if moment is not None:
+                return moment
+            logger.warning(
+                "ignored invalid %s %r on %s; its creation time orders it", DROPPED_METADATA, carried[:64], self.path
+            )
+        created = self.props.creation_time or self.props.last_modified
+        return (created or datetime.fromtimestamp(0, UTC)).astimezone(UTC).replace(microsecond=0)
 
     @property
     def dropped(self) -> str:
-        """The drop time that orders this blob: a redrive's original one, else the creation time."""
-        carried = (self.props.metadata or {}).get(DROPPED_METADATA)
-        if carried:
-            return carried
-        created = self.props.creation_time or self.props.last_modified
-        return iso(created) if created else ""
-
-    @property
-    def dropped_at(self) -> datetime | None:
-        try:
-            return datetime.strptime(self.dropped, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        except ValueError:
-            return None
+        """:attr:`dropped_at` as text, for payloads and metadata."""
+        return iso(self.dropped_at)
 
 
 @dataclass(frozen=True)
@@ -98,7 +110,7 @@ class Source:
 
     @property
     def key(self) -> DropKey:
-        return DropKey(dropped=self.arrival.dropped, name=self.blob.blob_name, etag=etag_text(self.etag))
+        return DropKey(dropped=self.arrival.dropped_at, name=self.blob.blob_name, etag=etag_text(self.etag))
 
     @cached_property
     def sha256(self) -> str:

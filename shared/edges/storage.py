@@ -17,6 +17,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
@@ -34,6 +35,7 @@ from azure.storage.blob import (
     BlobLeaseClient,
     BlobProperties,
     BlobServiceClient,
+    ContainerClient,
     ContentSettings,
     ExponentialRetry,
 )
@@ -363,3 +365,103 @@ def delete_if_unchanged(blob: BlobClient, etag: str, lease: BlobLeaseClient | No
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def tags_of(blob: BlobClient) -> dict[str, str]:
+    """The blob's index tags ({} when it has none or is gone)."""
+    try:
+        return dict(
+            storage_call(
+                f"read tags of {blob.container_name}/{blob.blob_name}", blob.get_blob_tags, account=blob.account_name
+            )
+        )
+    except ResourceNotFoundError:
+        return {}
+
+
+def set_tags(blob: BlobClient, tags: dict[str, str]) -> None:
+    """Replace the blob's index tags; neither its ETag nor its last-modified time changes."""
+    with contextlib.suppress(ResourceNotFoundError):
+        storage_call(
+            f"set tags of {blob.container_name}/{blob.blob_name}",
+            lambda: blob.set_blob_tags(tags),
+            account=blob.account_name,
+        )
+
+
+def list_with_metadata(container: ContainerClient, prefix: str) -> list[BlobProperties]:
+    """The blobs under ``prefix``, with their metadata (one listing, paged by the SDK)."""
+    return storage_call(
+        f"list {container.container_name}/{prefix}",
+        lambda: list(container.list_blobs(name_starts_with=prefix, include=["metadata"])),
+        account=container.account_name,
+    )
+
+
+# -- the delivery record's requests: every SDK error mapped here, none above the edges ----------
+
+
+def download_or_none(blob: BlobClient, what: str) -> bytes | None:
+    """The blob's bytes, or None when it does not exist."""
+    try:
+        return storage_call(what, lambda: blob.download_blob().readall(), account=blob.account_name)
+    except ResourceNotFoundError:
+        return None
+
+
+def delete_if_exists(blob: BlobClient, what: str) -> None:
+    with contextlib.suppress(ResourceNotFoundError):
+        storage_call(what, blob.delete_blob, account=blob.account_name)
+
+
+class LeaseRefused(StrEnum):
+    MISSING = "missing"  # no such blob
+    BUSY = "busy"  # leased by someone else
+
+
+def try_lease(blob: BlobClient, seconds: int) -> BlobLeaseClient | LeaseRefused:
+    """One try to lease ``blob`` (no waiting)."""
+    try:
+        return storage_call(
+            f"lease {blob.container_name}/{blob.blob_name}",
+            lambda: blob.acquire_lease(seconds),
+            account=blob.account_name,
+        )
+    except ResourceNotFoundError:
+        return LeaseRefused.MISSING
+    except ResourceExistsError:
+        return LeaseRefused.BUSY
+
+
+class Created(StrEnum):
+    CREATED = "created"
+    EXISTED = "existed"
+    NO_CONTAINER = "no-container"
+
+
+def create_if_absent(blob: BlobClient, data: bytes) -> Created:
+    """Write ``data`` unless the blob exists; never creates a missing container."""
+    try:
+        storage_call(
+            f"create {blob.container_name}/{blob.blob_name}",
+            lambda: blob.upload_blob(data, overwrite=False),
+            account=blob.account_name,
+        )
+    except ResourceExistsError:
+        return Created.EXISTED
+    except ResourceNotFoundError:
+        return Created.NO_CONTAINER
+    return Created.CREATED
+
+
+def while_leased(what: str, blob: BlobClient, call: Callable[[], object]) -> bool:
+    """One request that needs a lease; False when the lease is gone or taken (404/409/412)."""
+    try:
+        storage_call(what, call, account=blob.account_name)
+    except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+        return False
+    except ThumbnailError as error:
+        if error.details.get("status") in (409, 412):
+            return False
+        raise
+    return True

@@ -79,7 +79,7 @@ def _containers(blobs: BlobServiceClient, settings: Settings) -> Iterator[Check]
             status = problem.details.get("status")
             if status == 404:
                 fix = f"create the container {name!r}" + (
-                    " (the app also creates it on first use)" if name == settings.state_container else ""
+                    " (the app never creates it: missing, it fails closed)" if name == settings.state_container else ""
                 )
             elif problem.code is ErrorCode.STORAGE_ACCESS_DENIED:
                 fix = (

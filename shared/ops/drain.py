@@ -1,21 +1,32 @@
 """Process what is in the incoming container now (``drain``) or as it arrives (``watch``):
-the local stand-in for the Functions host, through the very same :meth:`Pipeline.process`."""
+the local stand-in for the Functions host, through the very same :meth:`Pipeline.process`, and
+for its queue trigger: re-assert messages whose delay has passed go to :meth:`Pipeline.reassert`."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from shared.core.errors import ThumbnailError
 from shared.core.outcome import Outcome, Status
+from shared.delivery.log import LOGGER_NAME
 from shared.delivery.pipeline import Pipeline
+from shared.edges import queues
+
+logger = logging.getLogger(LOGGER_NAME)
+
+#: Added to the retry budget while a received re-assert message is hidden from other receivers.
+_REASSERT_HOLD_MARGIN_SECONDS = 60
 
 
 @dataclass
 class DrainReport:
     outcomes: list[Outcome] = field(default_factory=list)
+    reasserts: list[Outcome] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -32,6 +43,9 @@ class DrainReport:
         parts = [f"{counts.get(status.value, 0)} {status.value}" for status in Status if counts.get(status.value)]
         rate = len(self.outcomes) / self.seconds if self.seconds > 0 else 0.0
         text = f"{len(self.outcomes)} blobs in {self.seconds:.2f} s ({rate:.1f}/s): " + (", ".join(parts) or "nothing")
+        if self.reasserts:
+            done = sum(1 for outcome in self.reasserts if outcome.settled)
+            text += f"; {done} of {len(self.reasserts)} due re-asserts done"
         if not self.ok:
             text += " -- transient failures stay in the incoming container; run drain again to retry them"
         return text
@@ -64,8 +78,29 @@ def drain(
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         report.outcomes = list(pool.map(one, todo))
+    report.reasserts = reassert_due(pipeline, on_outcome=on_outcome)
     report.seconds = clock() - started
     return report
+
+
+def reassert_due(pipeline: Pipeline, *, on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Handle the re-assert messages whose visibility delay has passed, as the queue trigger does:
+    a message is deleted once handled, and left to come back when its re-assert must be retried."""
+    queue = pipeline.reasserts.queue
+    hold = int(pipeline.settings.retry.budget_seconds) + _REASSERT_HOLD_MARGIN_SECONDS
+    outcomes = []
+    try:
+        for received in queues.receive_visible(queue, hold_seconds=hold):
+            outcome = pipeline.reassert_message(received.body)
+            if outcome is None or outcome.settled:  # not ours (unreadable) or done: nothing to come back for
+                queues.delete(queue, received)
+            if outcome is not None:
+                outcomes.append(outcome)
+                if on_outcome is not None:
+                    on_outcome(outcome)
+    except ThumbnailError as error:  # the queue is out of reach: its messages wait for the next drain
+        logger.warning("re-assert queue unavailable: %s", error.message)
+    return outcomes
 
 
 @dataclass

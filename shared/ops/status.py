@@ -1,10 +1,10 @@
 """``status BLOB | --imodel ID``: where is this render now, and why.
 
 A blob's whereabouts are read from the three containers the pipeline moves it between, and its failed
-deliveries from the state container:
+deliveries from their marks (:mod:`shared.delivery.attempts`):
 
 * **incoming** -- waiting or being retried, with the failed deliveries so far (one mark each in the
-  state container, :mod:`shared.delivery.attempts`);
+  processed container, :mod:`shared.delivery.attempts`);
 * **deadlettered** -- the ``.error.json`` payload beside the original says the code, the hint, the
   attempts and the invocation;
 * **processed** -- uploaded: the archive's metadata has the time and the API's correlation id;
@@ -21,26 +21,27 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from azure.storage.blob import BlobProperties, BlobServiceClient, ContainerClient
+from azure.storage.blob import BlobClient, BlobProperties, BlobServiceClient, ContainerClient
 
+from shared.core.lifecycle import State
 from shared.core.names import from_header
 from shared.core.payload import PAYLOAD_SUFFIX
 from shared.delivery.attempts import AttemptMarks
 from shared.delivery.pipeline import utcnow
-from shared.delivery.source import ATTEMPTS_METADATA
 from shared.edges import storage
 from shared.ops.deadletters import DeadLetters
 from shared.settings import StorageSettings
 
-INCOMING, PROCESSED, SUPERSEDED, DEADLETTERED = "incoming", "processed", "superseded", "deadlettered"
+# The lifecycle's own words for where a drop is (one vocabulary: shared.core.lifecycle.State).
+INCOMING, PROCESSED, SUPERSEDED, DEADLETTERED = State.INCOMING, State.PROCESSED, State.SUPERSEDED, State.DEADLETTERED
 # Bookkeeping the pipeline and the CLI keep beside the blobs; never a render of its own.
-_BOOKKEEPING = ("_redriven/", "_doctor/")
+_BOOKKEEPING = ("_redriven/", "_doctor/", "_attempts/")
 
 
 @dataclass(frozen=True)
 class BlobStatus:
     blob: str  # {imodelId}/{name}, the same in every container
-    state: str  # incoming | processed | superseded | deadlettered
+    state: State  # incoming | processed | superseded | deadlettered
     container: str
     imodel_id: str | None = None
     attempts: int | None = None
@@ -79,7 +80,7 @@ class StatusReader:
         self._incoming = blobs.get_container_client(settings.incoming_container)
         self._processed = blobs.get_container_client(settings.processed_container)
         self._deadletter = blobs.get_container_client(settings.deadletter_container)
-        self._attempts = AttemptMarks(blobs, settings.state_container)
+        self._attempts = AttemptMarks(blobs, settings.processed_container)
         # Read-only use: the clock only stamps redrives, which status never does.
         self._letters = DeadLetters(blobs, settings, utcnow)
 
@@ -96,7 +97,7 @@ class StatusReader:
         """Every place this blob is, the incoming one first; empty when it is nowhere."""
         name = self.name_of(blob)
         found = [
-            self._incoming_status(name, storage.properties_or_none(self._incoming.get_blob_client(name))),
+            self._incoming_status(self._incoming.get_blob_client(name)),
             self._deadletter_status(name),
             self._processed_status(name, storage.properties_or_none(self._processed.get_blob_client(name))),
         ]
@@ -112,17 +113,18 @@ class StatusReader:
         )
         return [status for name in names for status in self.of_blob(name)]
 
-    def _incoming_status(self, name: str, props: BlobProperties | None) -> BlobStatus | None:
+    def _incoming_status(self, blob: BlobClient) -> BlobStatus | None:
+        props = storage.properties_or_none(blob)
         if props is None:
             return None
-        metadata = props.metadata or {}
-        counted = self._attempts.count(self._incoming.container_name, name, str(props.etag))
+        counted = self._attempts.count(self._incoming.container_name, blob.blob_name, str(props.etag))
+        name = blob.blob_name
         return BlobStatus(
             blob=name,
             state=INCOMING,
             container=self._incoming.container_name,
             imodel_id=_imodel(name),
-            attempts=max(counted, _int(metadata.get(ATTEMPTS_METADATA)) or 0),
+            attempts=counted,
             at=_time(props),
         )
 

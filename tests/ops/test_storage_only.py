@@ -10,7 +10,6 @@ import json
 from azure.storage.queue import QueueServiceClient
 
 from shared.core.outcome import Status
-from shared.delivery.source import ATTEMPTS_METADATA
 from shared.ops.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from shared.ops.poison import POISON_QUEUE
 from tests.conftest import new_imodel, png_bytes
@@ -40,7 +39,7 @@ def test_deadletter_and_status_need_no_itwin_client(env, containers, emulator, p
 
 def test_poison_sweep_needs_no_itwin_client(env, containers, capsys):
     name = f"{new_imodel()}/render.png"
-    containers.incoming.upload_blob(name, png_bytes(64, 48), metadata={ATTEMPTS_METADATA: "4"})
+    containers.incoming.upload_blob(name, png_bytes(64, 48))
     queue = QueueServiceClient.from_connection_string(env["THUMBNAILS_STORAGE"]).get_queue_client(POISON_QUEUE)
     queue.create_queue()
     try:

@@ -8,6 +8,7 @@ usage: python -m tests.delivery.reliability.crash_worker SETTINGS_JSON BLOB_NAME
   KILL_AT            kill before the N-th request (0: never)
   --pause DIR        before the first thumbnail PUT, create DIR/ready and wait until DIR/go exists
   --kill-after-put   kill before the first request that follows the first thumbnail PUT's answer
+  --reassert         BLOB_NAME is an iModel id: run the re-assert its queue message asks for
 
    or: python -m tests.delivery.reliability.crash_worker --serve
   reads one job per stdin line (JSON: [SETTINGS, BLOB_NAME, KILL_AT, OPTIONS, OUT_FILE, ERR_FILE]) and
@@ -31,6 +32,7 @@ from requests.adapters import HTTPAdapter
 
 from shared.delivery.compose import build_pipeline
 from shared.edges.itwin import new_session
+from shared.edges.queues import queue_client
 from shared.edges.storage import blob_service
 from shared.settings import load_settings
 
@@ -116,9 +118,15 @@ def run(env: dict[str, str], blob_name: str, kill_at: int, options: list[str]) -
     # raw_request_hook: the storage SDK calls it just before sending each request.
     blobs = blob_service(settings.storage, raw_request_hook=lambda request: countdown.tick())
     # Waits are real but short: a worker waiting for another's lease polls every 50 ms.
-    pipeline = build_pipeline(settings, session=session, blobs=blobs, sleep=lambda seconds: time.sleep(0.05))
-    container = blobs.get_container_client(settings.incoming_container)
-    outcome = pipeline.process(container.get_blob_client(blob_name))
+    queue = queue_client(settings.storage, settings.reassert_queue, raw_request_hook=lambda request: countdown.tick())
+    pipeline = build_pipeline(
+        settings, session=session, blobs=blobs, queue=queue, sleep=lambda seconds: time.sleep(0.05)
+    )
+    if "--reassert" in options:
+        outcome = pipeline.reassert(blob_name)
+    else:
+        container = blobs.get_container_client(settings.incoming_container)
+        outcome = pipeline.process(container.get_blob_client(blob_name))
     print(json.dumps({"status": outcome.status.value, "code": outcome.code, "requests": countdown.count}))
 
 

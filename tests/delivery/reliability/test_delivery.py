@@ -12,7 +12,6 @@ from azure.storage.queue import QueueServiceClient
 from shared.core.outcome import Status
 from shared.core.paths import parse_blob_path
 from shared.delivery.compose import build_pipeline
-from shared.delivery.pipeline import ATTEMPTS_METADATA
 from shared.delivery.source import Arrival, Source, etag_text
 from shared.edges.storage import blob_service
 from shared.ops.deadletters import AUDIT_PREFIX, DeadLetters
@@ -123,7 +122,7 @@ def test_an_uncommitted_upload_is_ignored_until_committed(pipeline, containers, 
 
 
 def test_counting_a_failed_delivery_leaves_the_etag_and_the_next_one_knows(pipeline, containers, emulator):
-    """A failure is counted in the state container, not on the source, so the blob keeps its ETag (a
+    """A failure is counted by a mark of its own, not on the source, so the blob keeps its ETag (a
     recorded send still matches it) and the next delivery reports the earlier failure."""
     imodel = new_imodel()
     name = f"{imodel}/render.png"
@@ -134,7 +133,7 @@ def test_counting_a_failed_delivery_leaves_the_etag_and_the_next_one_knows(pipel
     assert pipeline.process(blob).status is Status.RETRY
     after = blob.get_blob_properties()
     assert after.etag == before
-    assert ATTEMPTS_METADATA not in after.metadata
+    assert pipeline.attempts.count(blob.container_name, blob.blob_name, after.etag) == 1
     emulator.state.reset()
 
     outcome = pipeline.process(blob)
@@ -161,7 +160,9 @@ def test_poison_messages_are_parsed_base64_or_raw(encode):
 def test_poison_sweep_dead_letters_what_the_host_gave_up_on(pipeline, containers, env):
     imodel = new_imodel()
     name = f"{imodel}/render.png"
-    containers.incoming.upload_blob(name, png_bytes(300, 200), metadata={ATTEMPTS_METADATA: "4"})
+    etag = containers.incoming.upload_blob(name, png_bytes(300, 200)).get_blob_properties().etag
+    for _ in range(4):  # four failed deliveries before the host gave up
+        pipeline.attempts.failed(containers.incoming.container_name, name, etag)
     queue = QueueServiceClient.from_connection_string(env["THUMBNAILS_STORAGE"]).get_queue_client(POISON_QUEUE)
     queue.create_queue()
     try:
@@ -203,7 +204,8 @@ def test_redrive_puts_the_original_back_and_keeps_the_payload_in_an_audit_trail(
     assert letters.redrive(entry) == f"{containers.incoming.container_name}/{name}"
 
     assert containers.read(containers.incoming, name) == original
-    assert ATTEMPTS_METADATA not in containers.incoming.get_blob_client(name).get_blob_properties().metadata
+    redriven = containers.incoming.get_blob_client(name).get_blob_properties()
+    assert pipeline.attempts.count(containers.incoming.container_name, name, redriven.etag) == 0  # a new start
     remaining = containers.names(containers.deadletter)
     assert [n for n in remaining if not n.startswith(AUDIT_PREFIX)] == []
     (audit,) = [n for n in remaining if n.startswith(AUDIT_PREFIX)]

@@ -83,7 +83,8 @@ def own_azurite(tmp_path):
 def test_a_storage_outage_loses_nothing_once_storage_is_back(own_azurite, emulator, clock):
     env = settings_for(own_azurite.connection_string, emulator)
     service = BlobServiceClient.from_connection_string(own_azurite.connection_string)
-    for key in ("THUMBNAILS_CONTAINER", "PROCESSED_CONTAINER", "DEADLETTER_CONTAINER"):
+    # The state container too: the app never creates it (a missing one must not read as "nothing sent").
+    for key in ("THUMBNAILS_CONTAINER", "PROCESSED_CONTAINER", "DEADLETTER_CONTAINER", "STATE_CONTAINER"):
         service.create_container(env[key])
     incoming = service.get_container_client(env["THUMBNAILS_CONTAINER"])
     names = [f"{new_imodel()}/render-{i}.png" for i in range(12)]

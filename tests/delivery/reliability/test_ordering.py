@@ -332,5 +332,5 @@ def test_a_409_storm_behind_a_held_record_ends_before_the_deadline_and_leaves_th
     assert outcome.api_calls >= 2  # it did poll, after waiting 100 s for the record
     assert clock() - started <= budget
     assert containers.names(containers.incoming) == [blob.blob_name]
-    marks = AttemptMarks(blob_service(settings.storage), settings.state_container)
+    marks = AttemptMarks(blob_service(settings.storage), settings.processed_container)
     assert marks.count(blob.container_name, blob.blob_name, blob.get_blob_properties().etag) == 1  # counted

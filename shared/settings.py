@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from shared.core.pace import PaceSettings
 from shared.core.retry import RetrySettings
 from shared.core.secret import Secret
 from shared.edges.config import ItwinSettings, StorageConnection
@@ -50,6 +51,11 @@ DEFAULTS: dict[str, str | None] = {
     "MAX_DELIVERY_ATTEMPTS": "5",
     "HTTP_CONNECT_TIMEOUT_SECONDS": "5",
     "HTTP_READ_TIMEOUT_SECONDS": "30",
+    "ITWIN_SHARED_PACE": "true",
+    "ITWIN_CALLS_PER_MINUTE": "500",
+    "ITWIN_CALLS_PER_HOUR": "5000",
+    "PACE_CONTAINER": "thumbnails-pace",
+    "PACE_FALLBACK_INSTANCES": "40",
 }
 
 #: The suffixes of an identity-based connection, as Azure Functions defines them
@@ -93,6 +99,7 @@ __all__ = [
     "StorageConnection",
     "load_image_limits",
     "load_itwin_settings",
+    "load_pace_settings",
     "load_retry_settings",
     "load_sandbox_settings",
     "load_settings",
@@ -119,6 +126,7 @@ class Settings:
     retry: RetrySettings = field(default_factory=RetrySettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     state_container: str = "thumbnails-state"
+    pace: PaceSettings = field(default_factory=PaceSettings)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -135,6 +143,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retry=load_retry_settings(source),
         sandbox=load_sandbox_settings(source),
         state_container=reader.container("STATE_CONTAINER"),
+        pace=load_pace_settings(source),
     )
     names = {
         settings.incoming_container,
@@ -147,6 +156,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "STATE_CONTAINER",
             "THUMBNAILS_CONTAINER, PROCESSED_CONTAINER, DEADLETTER_CONTAINER and STATE_CONTAINER must differ",
         )
+    if settings.pace.container in names:
+        raise SettingsError("PACE_CONTAINER", "must differ from the app's other four containers")
     return settings
 
 
@@ -217,6 +228,19 @@ def load_retry_settings(env: Mapping[str, str] | None = None) -> RetrySettings:
         retry_after_cap_seconds=reader.number("RETRY_AFTER_CAP_SECONDS"),
         not_initialized_window_seconds=reader.number("NOT_INITIALIZED_WINDOW_MINUTES") * 60.0,
         max_delivery_attempts=attempts,
+    )
+
+
+def load_pace_settings(env: Mapping[str, str] | None = None) -> PaceSettings:
+    """The iTwin client's tier (calls per minute, hourly cap or ``none``) and where the shared pace lives."""
+    reader = _Reader(os.environ if env is None else env)
+    hourly = (reader.raw("ITWIN_CALLS_PER_HOUR") or "").strip().lower()
+    return PaceSettings(
+        enabled=reader.boolean("ITWIN_SHARED_PACE"),
+        calls_per_minute=reader.integer("ITWIN_CALLS_PER_MINUTE", minimum=1),
+        calls_per_hour=None if hourly == "none" else reader.integer("ITWIN_CALLS_PER_HOUR", minimum=1),
+        container=reader.container("PACE_CONTAINER"),
+        fallback_instances=reader.integer("PACE_FALLBACK_INSTANCES", minimum=1, maximum=1000),
     )
 
 

@@ -68,6 +68,7 @@ def settings_for(connection_string: str, emulator: Emulator) -> dict[str, str]:
         "PROCESSED_CONTAINER": f"done-{suffix}",
         "DEADLETTER_CONTAINER": f"dead-{suffix}",
         "STATE_CONTAINER": f"state-{suffix}",
+        "PACE_CONTAINER": f"pace-{suffix}",
         "ITWIN_API_URL": emulator.url,
         "ITWIN_TOKEN_URL": emulator.token_url,
         "ITWIN_CLIENT_ID": DEFAULT_CLIENT_ID,

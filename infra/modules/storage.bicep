@@ -18,6 +18,9 @@ param deadletterContainerName string
 @description('One delivery record per iModel (which drop its thumbnail came from); never aged out. The app reads STATE_CONTAINER, left to its default, which is this name.')
 param stateContainerName string = 'thumbnails-state'
 
+@description('The shared pace of iTwin calls, one small blob per client. The app reads PACE_CONTAINER, left to its default, which is this name.')
+param paceContainerName string = 'thumbnails-pace'
+
 @description('Where Event Grid writes events it could not deliver to the function.')
 param eventGridDeadletterContainerName string
 
@@ -109,6 +112,15 @@ resource deadletter 'Microsoft.Storage/storageAccounts/blobServices/containers@2
 resource state 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobService
   name: stateContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+// The shared pace of iTwin calls (docs/rate-limit.md): rewritten a few times a second, never aged out.
+resource pace 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: paceContainerName
   properties: {
     publicAccess: 'None'
   }

@@ -37,6 +37,7 @@ from shared.delivery.record import DeliveryRecord, Hold, RecordStore, Verdict, v
 from shared.delivery.source import ATTEMPTS_METADATA, Arrival, Source, etag_text, iso
 from shared.edges import storage
 from shared.edges.itwin import ItwinClient, TokenProvider, UploadReceipt, new_session
+from shared.edges.pace import shared_pace
 from shared.imaging import Thumbnail
 from shared.imaging.stage import ImageStage
 from shared.sandbox import image_stage
@@ -113,10 +114,12 @@ def build_pipeline(
     """
     http = session or new_session()
     tokens = TokenProvider(settings.itwin, http, clock=clock)
+    blobs = blobs or storage.blob_service(settings.storage)
+    pace = shared_pace(settings.pace, blobs, settings.itwin.client_id, wall=lambda: now().timestamp(), sleep=sleep)
     return Pipeline(
         settings=settings,
-        blobs=blobs or storage.blob_service(settings.storage),
-        itwin=ItwinClient(settings.itwin, http, tokens),
+        blobs=blobs,
+        itwin=ItwinClient(settings.itwin, http, tokens, pace),
         clock=clock,
         now=now,
         sleep=sleep,
@@ -271,7 +274,7 @@ class _Delivery:
         def attempt() -> UploadReceipt:
             if self.meter.api.count > 1:  # the lease was just taken for the first one
                 hold.renew()
-            return self.p.itwin.put_thumbnail(ref.imodel_id, thumbnail.data, thumbnail.content_type)
+            return self.p.itwin.put_thumbnail(ref.imodel_id, thumbnail.data, thumbnail.content_type, self.deadline)
 
         return call_with_retries(
             attempt,

@@ -15,7 +15,6 @@ before its invocation's deadline fails *transiently* (``TooManyRequests``) and i
 from __future__ import annotations
 
 import contextlib
-import math
 import random as _random
 import threading
 import time
@@ -37,6 +36,10 @@ TIER_HEADER = "ITwinPlatform-RateLimited-Tier"
 #: The header the rate-limit docs list for the calls left before the limit (sent by some services).
 REMAINING_HEADER = "iTwinPlatform-RateLimit-RemainingCalls"
 
+#: The longest wait for a slot inside one attempt.  The caller holds the iModel's delivery record
+#: (a 60 s lease) and the PUT itself may take HTTP_CONNECT + HTTP_READ_TIMEOUT; a later slot is
+#: refused with its wait, and the retry loop sleeps it and renews the lease before asking again.
+MAX_SLOT_WAIT_SECONDS = 20.0
 #: Conditional writes lost in a row before this batch falls back to the per-instance pace.
 MAX_CONFLICTS = 6
 #: After the store fails, this instance paces itself for this long before asking the store again.
@@ -112,9 +115,12 @@ class SharedPace:
         return response
 
     def wait_for_slot(self, deadline: Deadline | None) -> float:
-        """Sleep until this call's slot (returned); a transient ``TooManyRequests`` if none comes before
-        ``deadline``."""
-        latest = math.inf if deadline is None else self._wall() + deadline.remaining()
+        """Sleep until this call's slot (returned); a transient ``TooManyRequests`` carrying the wait if
+        none comes within ``MAX_SLOT_WAIT_SECONDS`` and before ``deadline``."""
+        now = self._wall()
+        latest = now + MAX_SLOT_WAIT_SECONDS
+        if deadline is not None:
+            latest = min(latest, now + deadline.remaining())
         with self._lock:
             self._waiting += 1
         try:
@@ -267,8 +273,8 @@ def _integer(value: str | None) -> int | None:
 def _no_slot(wait: float) -> ThumbnailError:
     return ThumbnailError(
         ErrorCode.TOO_MANY_REQUESTS,
-        f"The shared iTwin pace has no slot before this invocation's deadline (next in {wait:.0f} s); "
-        "the blob is retried later.",
+        f"The shared iTwin pace has no slot within {MAX_SLOT_WAIT_SECONDS:.0f} s or before this invocation's "
+        f"deadline (next in {wait:.0f} s); waited for in the retry loop if it fits, else the blob is retried later.",
         stage=Stage.UPLOAD,
         details={"paced": True, "retry_after": round(max(wait, 0.0), 3)},
     )

@@ -8,8 +8,10 @@ so that every instance slows down, not just the one that was refused.
 
 The store is advisory: when it cannot be reached, or stays contended, this instance falls back to
 its own share of the limit (``calls_per_minute / fallback_instances``) for that batch and tries the
-store again a little later.  A blob never fails because of the pace; one that cannot get a slot
-before its invocation's deadline fails *transiently* (``TooManyRequests``) and is retried later.
+store again a little later.  Lost conditional writes are retried with randomized exponential backoff
+for up to ``CONTENTION_BUDGET_SECONDS`` before a batch falls back.  A blob never fails because of the
+pace; one that cannot get a slot soon enough fails *transiently* (``TooManyRequests``, with the wait)
+and is retried later.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ REMAINING_HEADER = "iTwinPlatform-RateLimit-RemainingCalls"
 #: (a 60 s lease) and the PUT itself may take HTTP_CONNECT + HTTP_READ_TIMEOUT; a later slot is
 #: refused with its wait, and the retry loop sleeps it and renews the lease before asking again.
 MAX_SLOT_WAIT_SECONDS = 20.0
-#: Conditional writes lost in a row before this batch falls back to the per-instance pace.
-MAX_CONFLICTS = 6
+#: Losing conditional writes for this long (seconds) makes this batch fall back to the per-instance
+#: pace.  Contention means the store works and other instances are getting slots, so back off and
+#: try again for a while rather than drop to a 1/N share at once.
+CONTENTION_BUDGET_SECONDS = 3.0
 #: After the store fails, this instance paces itself for this long before asking the store again.
 STORE_RETRY_SECONDS = 5.0
 #: One store request may take this long (connect, and read) before the store counts as unreachable.
@@ -88,10 +92,10 @@ class SharedPace:
         wall: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = _random.random,
-        max_conflicts: int = MAX_CONFLICTS,
+        contention_budget: float = CONTENTION_BUDGET_SECONDS,
     ) -> None:
         self._settings = settings
-        self._max_conflicts = max_conflicts
+        self._contention_budget = contention_budget
         self._blob = blob
         self._wall = wall
         self._sleep = sleep
@@ -170,7 +174,9 @@ class SharedPace:
     def _reserve(self, count: int, now: float, latest: float) -> tuple[float, ...] | float:
         if self._blob is None or now < self._store_down_until:
             return self._reserve_locally(count, now, latest)
-        for _ in range(self._max_conflicts):
+        give_up_at = self._wall() + self._contention_budget
+        conflicts = 0
+        while True:
             try:
                 state, etag = self._read()
             except AzureError:
@@ -183,13 +189,20 @@ class SharedPace:
                 self._write(got.state, etag)
             except (ResourceModifiedError, ResourceExistsError):
                 self.counters.conflicts += 1
-                self._sleep(0.002 + 0.01 * self._random())
+                conflicts += 1
+                if self._wall() >= give_up_at:
+                    return self._reserve_locally(count, self._wall(), latest)
+                self._back_off(conflicts)
                 continue
             except AzureError:
                 return self._store_failed(count, now, latest)
             self.counters.store_writes += 1
             return got.slots
-        return self._reserve_locally(count, now, latest)
+
+    def _back_off(self, conflicts: int) -> None:
+        """Randomized exponential backoff after a lost write, so contending instances spread out."""
+        ceiling = min(0.5, 0.01 * 2**conflicts)
+        self._sleep(ceiling * (0.5 + self._random()))
 
     def _store_failed(self, count: int, now: float, latest: float) -> tuple[float, ...] | float:
         self._store_down_until = now + STORE_RETRY_SECONDS
@@ -211,14 +224,17 @@ class SharedPace:
             self._local = change(self._local)
         if self._blob is None:
             return
-        for _ in range(MAX_CONFLICTS):
+        give_up_at = self._wall() + self._contention_budget
+        conflicts = 0
+        while self._wall() < give_up_at:
             try:
                 state, etag = self._read()
                 self._write(change(state), etag)
                 return
             except (ResourceModifiedError, ResourceExistsError):
                 self.counters.conflicts += 1
-                self._sleep(0.002 + 0.01 * self._random())
+                conflicts += 1
+                self._back_off(conflicts)
             except AzureError:
                 return
 

@@ -45,11 +45,11 @@ MAX_SLOT_WAIT_SECONDS = 20.0
 #: Losing conditional writes for this long (seconds) makes this batch fall back to the per-instance
 #: pace.  Contention means the store works and other instances are getting slots, so back off and
 #: try again for a while rather than drop to a 1/N share at once.
-CONTENTION_BUDGET_SECONDS = 3.0
+CONTENTION_BUDGET_SECONDS = 20.0
 #: After the store fails, this instance paces itself for this long before asking the store again.
 STORE_RETRY_SECONDS = 5.0
 #: One store request may take this long (connect, and read) before the store counts as unreachable.
-STORE_TIMEOUT_SECONDS = 2.0
+STORE_TIMEOUT_SECONDS = 5.0
 
 
 class _Answer(Protocol):
@@ -77,6 +77,8 @@ class PaceCounters:
     store_writes: int = 0
     conflicts: int = 0
     fallback_batches: int = 0
+    store_failures: int = 0
+    contention_fallbacks: int = 0
     refused: int = 0
     corrections: int = 0
 
@@ -191,6 +193,7 @@ class SharedPace:
                 self.counters.conflicts += 1
                 conflicts += 1
                 if self._wall() >= give_up_at:
+                    self.counters.contention_fallbacks += 1
                     return self._reserve_locally(count, self._wall(), latest)
                 self._back_off(conflicts)
                 continue
@@ -201,10 +204,11 @@ class SharedPace:
 
     def _back_off(self, conflicts: int) -> None:
         """Randomized exponential backoff after a lost write, so contending instances spread out."""
-        ceiling = min(0.5, 0.01 * 2**conflicts)
+        ceiling = min(1.0, 0.01 * 2**conflicts)
         self._sleep(ceiling * (0.5 + self._random()))
 
     def _store_failed(self, count: int, now: float, latest: float) -> tuple[float, ...] | float:
+        self.counters.store_failures += 1
         self._store_down_until = now + STORE_RETRY_SECONDS
         return self._reserve_locally(count, now, latest)
 

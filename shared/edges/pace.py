@@ -45,7 +45,7 @@ MAX_SLOT_WAIT_SECONDS = 20.0
 #: Losing conditional writes for this long (seconds) makes this batch fall back to the per-instance
 #: pace.  Contention means the store works and other instances are getting slots, so back off and
 #: try again for a while rather than drop to a 1/N share at once.
-CONTENTION_BUDGET_SECONDS = 20.0
+CONTENTION_BUDGET_SECONDS = 15.0
 #: After the store fails, this instance paces itself for this long before asking the store again.
 STORE_RETRY_SECONDS = 5.0
 #: One store request may take this long (connect, and read) before the store counts as unreachable.

@@ -135,7 +135,7 @@ def test_a_contended_store_falls_back_without_failing_the_blob(
     outcome = pipeline.process(containers.incoming.get_blob_client(f"{imodel}/render.png"))
     assert outcome.status is Status.UPLOADED
     assert pace.counters.conflicts >= 5
-    assert sum(s for s in clock.sleeps if s < 1) >= CONTENTION_BUDGET_SECONDS  # it backed off that long first
+    assert sum(clock.sleeps) >= CONTENTION_BUDGET_SECONDS  # it backed off that long before falling back
     assert pace.counters.fallback_batches == 1
     assert pace.counters.store_writes == 0
 

@@ -286,9 +286,10 @@ def main() -> int:
             phases.append(phase)
     print()
     print(
-        "| run | drain | vs ideal | PUTs answered 429 | calls per blob | lost | RetriesExhausted | deliveries | load |"
+        "| run | drain | vs ideal (blobs / limit) | vs ideal (uploads / limit) | PUTs answered 429 | calls per blob "
+        "| lost | RetriesExhausted | deliveries | load (1 min, at the end) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for phase in phases:
         print(phase.row())
     ideal = phases[0].ideal_seconds

@@ -24,6 +24,7 @@ from devkit.emulator import Emulator
 from shared.core import pace as core
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.core.outcome import Status
+from shared.delivery.pipeline import build_pipeline
 from shared.edges.itwin import ItwinClient, TokenProvider, new_session
 from shared.edges.pace import CONTENTION_BUDGET_SECONDS, SharedPace, pace_blob
 from shared.settings import load_settings
@@ -187,8 +188,12 @@ def test_the_tier_header_and_retry_after_correct_every_instance(
 
 
 def test_a_blob_without_a_slot_before_its_deadline_is_retried_not_failed(
-    pipeline, containers: Containers, clock: FakeClock, emulator: Emulator, azurite: Azurite, env: dict[str, str]
+    containers: Containers, clock: FakeClock, emulator: Emulator, azurite: Azurite, env: dict[str, str]
 ) -> None:
+    pipeline = build_pipeline(
+        load_settings({**env, "ITWIN_SHARED_PACE": "true"}), clock=clock, sleep=clock.sleep, now=clock.now
+    )
+    assert isinstance(pipeline.itwin.pace, SharedPace)
     far = clock.now().timestamp() + 3600.0  # e.g. the Trial hourly cap is used up
     store(azurite, env).upload_blob(core.PaceState(tat=far, paused_until=far).to_json(), overwrite=True)
     imodel = new_imodel()
@@ -200,6 +205,7 @@ def test_a_blob_without_a_slot_before_its_deadline_is_retried_not_failed(
     assert containers.names(containers.incoming) == [f"{imodel}/render.png"]
     assert containers.names(containers.deadletter) == []
     assert not any(s >= 1 for s in clock.sleeps)  # nothing waited for a slot that could not come in time
+    pipeline.close()
 
 
 def _session() -> requests.Session:

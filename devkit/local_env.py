@@ -30,6 +30,7 @@ def create_containers(blobs: BlobServiceClient, settings: Settings) -> None:
         settings.processed_container,
         settings.deadletter_container,
         settings.state_container,
+        settings.pace.container,
     ):
         with contextlib.suppress(ResourceExistsError):
             blobs.create_container(name)

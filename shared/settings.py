@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from shared.core.pace import PACE_MAX_BATCH, PaceSettings
 from shared.core.retry import RetrySettings
 from shared.core.secret import Secret
 from shared.edges.config import ItwinSettings, StorageConnection
@@ -150,6 +151,21 @@ class Positive:
 
     def accepts(self) -> str:
         return "number > 0" if self.maximum is None else f"number > 0, <= {self.maximum:g}"
+
+
+@dataclass(frozen=True)
+class Cap:
+    """A whole number of at least ``minimum``, or ``none`` (no cap: None)."""
+
+    minimum: int = 1
+
+    def parse(self, name: str, text: str) -> int | None:
+        if text.strip().lower() == "none":
+            return None
+        return Integer(self.minimum).parse(name, text)
+
+    def accepts(self) -> str:
+        return f"whole number >= {self.minimum}, or `none`"
 
 
 @dataclass(frozen=True)
@@ -428,6 +444,31 @@ SETTINGS: tuple[Setting[Any], ...] = (
         "30",
         f"read timeout of each request; connect + read must stay under {_LEASE}",
     ),
+    Setting(
+        "ITWIN_SHARED_PACE",
+        Boolean(),
+        "true",
+        "pace every instance's iTwin calls through one shared store (docs/rate-limit.md); `false`: by 429s only",
+    ),
+    Setting(
+        "ITWIN_CALLS_PER_MINUTE",
+        Integer(1),
+        "500",
+        "the client's tier: calls a minute (Trial 500, paid tiers 5000); a 429's tier header lowers it",
+    ),
+    Setting("ITWIN_CALLS_PER_HOUR", Cap(), "5000", "the tier's hourly cap (Trial 5000); `none` for paid tiers"),
+    Setting(
+        "PACE_CONTAINER",
+        Container(),
+        "thumbnails-pace",
+        "where the shared pace lives, one small blob per client; the app creates it if missing",
+    ),
+    Setting(
+        "PACE_FALLBACK_INSTANCES",
+        Integer(1, 1000),
+        "40",
+        "when the pace store is out of reach, each instance takes this share of the limit (the instance cap)",
+    ),
 )
 
 _BY_NAME: dict[str, Setting[Any]] = {setting.name: setting for setting in SETTINGS}
@@ -466,6 +507,7 @@ class Settings(StorageSettings):
     image: ImageLimits
     retry: RetrySettings
     sandbox: SandboxSettings
+    pace: PaceSettings
 
 
 # -- loaders ----------------------------------------------------------------------------------------
@@ -485,6 +527,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, needs_api: bool = Tru
         image=load_image_limits(source),
         retry=load_retry_settings(source),
         sandbox=load_sandbox_settings(source),
+        pace=load_pace_settings(source),
     )
 
 
@@ -511,6 +554,8 @@ def load_storage_settings(env: Mapping[str, str] | None = None) -> StorageSettin
             "STATE_CONTAINER",
             "THUMBNAILS_CONTAINER, PROCESSED_CONTAINER, DEADLETTER_CONTAINER and STATE_CONTAINER must differ",
         )
+    if reader.get("PACE_CONTAINER", str) in names:
+        raise SettingsError("PACE_CONTAINER", "must differ from the app's other four containers")
     return settings
 
 
@@ -585,6 +630,24 @@ def default_limits(**overrides: Any) -> ImageLimits:
 def default_sandbox(**overrides: Any) -> SandboxSettings:
     """The deployed app's sandbox settings, with ``overrides`` (tests and benches)."""
     return dataclasses.replace(load_sandbox_settings({}), **overrides)
+
+
+def default_pace(**overrides: Any) -> PaceSettings:
+    """The deployed app's pace settings, with ``overrides`` (tests and benches)."""
+    return dataclasses.replace(load_pace_settings({}), **overrides)
+
+
+def load_pace_settings(env: Mapping[str, str] | None = None) -> PaceSettings:
+    """The iTwin client's tier (calls per minute, hourly cap or ``none``) and where the shared pace lives."""
+    reader = _Reader(os.environ if env is None else env)
+    return PaceSettings(
+        enabled=reader.get("ITWIN_SHARED_PACE", bool),
+        calls_per_minute=reader.get("ITWIN_CALLS_PER_MINUTE", int),
+        calls_per_hour=reader.optional("ITWIN_CALLS_PER_HOUR", int),
+        container=reader.get("PACE_CONTAINER", str),
+        fallback_instances=reader.get("PACE_FALLBACK_INSTANCES", int),
+        max_batch=PACE_MAX_BATCH,
+    )
 
 
 class _Reader:

@@ -97,6 +97,10 @@ def settings_for(connection_string: str, emulator: Emulator) -> dict[str, str]:
         "DEADLETTER_CONTAINER": f"dead-{suffix}",
         "STATE_CONTAINER": f"state-{suffix}",
         "REASSERT_QUEUE": f"reassert-{suffix}",
+        "PACE_CONTAINER": f"pace-{suffix}",
+        # Tests inject single 429s (rate_limit_next) and expect only that blob to be held back; the shared
+        # pace rightly holds every later blob until its Retry-After.  tests/edges/test_pace.py turns it on.
+        "ITWIN_SHARED_PACE": "false",
         "ITWIN_API_URL": emulator.url,
         "ITWIN_TOKEN_URL": emulator.token_url,
         "ITWIN_CLIENT_ID": DEFAULT_CLIENT_ID,

@@ -37,6 +37,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--initialize-after-attempts", type=int, metavar="N", help="not-initialized ids: 409 for N PUTs")
     p.add_argument("--initialize-after-seconds", type=float, metavar="T", help="not-initialized ids: 409 for T s")
     p.add_argument("--rate-limit-per-minute", type=int, metavar="N", help="per-client sliding-window limit")
+    p.add_argument("--rate-limit-per-hour", type=int, metavar="N", help="per-client cap over a sliding hour")
+    p.add_argument("--rate-limit-tier", metavar="NAME", help="tier named in each 429 (e.g. Trial)")
     p.add_argument("--fail-rate-503", type=float, default=0.0, metavar="P", help="probability a PUT gets 503")
     p.add_argument("--fail-rate-429", type=float, default=0.0, metavar="P", help="probability a PUT gets 429")
     p.add_argument("--seed", type=int, help="seed for the random faults (reproducible runs)")
@@ -63,6 +65,8 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
         initialize_after_attempts=args.initialize_after_attempts,
         initialize_after_seconds=args.initialize_after_seconds,
         rate_limit_per_minute=args.rate_limit_per_minute,
+        rate_limit_per_hour=args.rate_limit_per_hour,
+        rate_limit_tier=args.rate_limit_tier,
         fail_rate_503=args.fail_rate_503,
         fail_rate_429=args.fail_rate_429,
         seed=args.seed,

@@ -136,6 +136,10 @@ ACTIONS: dict[str, tuple[frozenset[str], _Action]] = {
         ),
     ),
     "rate-limit": (frozenset({"per_minute"}), lambda state, body: state.set_rate_limit(_get(body, "per_minute", int))),
+    "tier": (
+        frozenset({"name", "per_hour"}),
+        lambda state, body: state.set_tier(_get(body, "name", str), per_hour=_get(body, "per_hour", int)),
+    ),
     "fail-rates": (
         frozenset({"p503", "p429", "seed"}),
         lambda state, body: state.set_fail_rates(

@@ -66,6 +66,10 @@ class EmulatorConfig:
     initialize_after_seconds: float | None = None
     #: A real per-client sliding-window limit on API calls (None: no limit, the default).
     rate_limit_per_minute: int | None = None
+    #: The tier named in ``ITwinPlatform-RateLimited-Tier`` on every 429 (None: no such header), and its
+    #: cap on API calls over a sliding hour (None: no cap).  Trial: ``"Trial"`` and 5,000.
+    rate_limit_tier: str | None = None
+    rate_limit_per_hour: int | None = None
     #: Probability that a PUT is answered 503 / 429 (drawn from an RNG seeded with ``seed``).
     fail_rate_503: float = 0.0
     fail_rate_429: float = 0.0
@@ -101,6 +105,8 @@ class EmulatorConfig:
             check_probability(name, getattr(self, name))
         if self.rate_limit_per_minute is not None and self.rate_limit_per_minute < 1:
             raise ValueError(f"rate_limit_per_minute must be at least 1, got {self.rate_limit_per_minute}")
+        if self.rate_limit_per_hour is not None and self.rate_limit_per_hour < 1:
+            raise ValueError(f"rate_limit_per_hour must be at least 1, got {self.rate_limit_per_hour}")
         if self.initialize_after_attempts is not None and self.initialize_after_attempts < 0:
             raise ValueError("initialize_after_attempts must not be negative")
         if self.initialize_after_seconds is not None:

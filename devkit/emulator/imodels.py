@@ -7,7 +7,8 @@ on, each answering with the contract's exact body:
    they come before anything is looked at;
 2. ``Authorization`` missing -> 401 HeaderNotFound; present but not a valid Bearer token -> 401
    InvalidToken (see ``contract.INVALID_TOKEN``);
-3. rate limiting -> 429 TooManyRequests with ``retry-after``;
+3. rate limiting -> 429 TooManyRequests with ``retry-after`` (and the tier header, see
+   :mod:`devkit.emulator.tier`);
 4. the iModel: forbidden -> 403, unknown -> 404, not initialized -> 409 (PUT only);
 5. (PUT) body over 5,242,880 bytes -> 413; Content-Type missing -> 422 MissingRequiredHeader; not
    image/png or image/jpeg -> 422 InvalidHeaderValue; bytes neither PNG nor JPEG -> 422
@@ -105,7 +106,7 @@ def _gate(state: State, request: Request, imodel_id: str, *, is_put: bool) -> Re
 
     retry_after = state.check_rate(client_id, is_put)
     if retry_after is not None:
-        return json_reply(429, contract.TOO_MANY_REQUESTS, (("retry-after", str(retry_after)),))
+        return json_reply(429, contract.TOO_MANY_REQUESTS, state.rate_limit_headers(retry_after))
 
     access = state.access(imodel_id, attempt=is_put)
     if access in _ACCESS_ERRORS:

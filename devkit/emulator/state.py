@@ -25,6 +25,7 @@ from typing import Any, Generic, TypeVar
 from devkit.emulator.config import EmulatorConfig, check_probability, check_seconds, is_guid, normalize_id
 from devkit.emulator.contract import SERVER_ERRORS
 from devkit.emulator.holds import Hold, Holds
+from devkit.emulator.tier import Tier
 
 #: The sliding window of the per-client rate limit.
 RATE_WINDOW_SECONDS = 60.0
@@ -159,6 +160,7 @@ class State:
                 self.not_initialized(imodel_id, config.initialize_after_attempts, config.initialize_after_seconds)
             self._rate_limit_per_minute = config.rate_limit_per_minute
             self._windows: dict[str, deque[float]] = {}
+            self._tier = Tier(config.rate_limit_tier, config.rate_limit_per_hour)
             self._fail_rate_503 = config.fail_rate_503
             self._fail_rate_429 = config.fail_rate_429
             self._rng = random.Random(config.seed)
@@ -231,6 +233,16 @@ class State:
         with self.lock:
             self._rate_limit_per_minute = per_minute
             self._windows.clear()
+
+    def set_tier(self, name: str | None, per_hour: int | None = None) -> None:
+        """Name the tier in every 429's ``ITwinPlatform-RateLimited-Tier`` and cap calls per sliding hour."""
+        tier = Tier(name, per_hour)
+        with self.lock:
+            self._tier = tier
+
+    def rate_limit_headers(self, retry_after: int) -> tuple[tuple[str, str], ...]:
+        """The headers of a 429 (``retry-after``, and the tier header when a tier is set)."""
+        return self._tier.headers(retry_after)
 
     def set_fail_rates(self, p503: float = 0.0, p429: float = 0.0, seed: int | None = None) -> None:
         """Answer each PUT 503 with probability ``p503`` and 429 with ``p429``; ``seed`` reseeds the RNG."""
@@ -349,6 +361,8 @@ class State:
                 },
                 "knobs": {
                     "rate_limit_per_minute": self._rate_limit_per_minute,
+                    "rate_limit_tier": self._tier.name,
+                    "rate_limit_per_hour": self._tier.per_hour,
                     "fail_rate_503": self._fail_rate_503,
                     "fail_rate_429": self._fail_rate_429,
                     "latency_seconds": self._latency,
@@ -417,16 +431,19 @@ class State:
             return queued
         if is_put and self._fail_rate_429 > 0 and self._rng.random() < self._fail_rate_429:
             return self.config.random_retry_after
-        limit = self._rate_limit_per_minute
-        if limit is None:
-            return None
         now = self.clock()
-        window = self._windows.setdefault(client_id, deque())
-        while window and window[0] <= now - RATE_WINDOW_SECONDS:
-            window.popleft()
-        if len(window) >= limit:
-            return max(1, math.ceil(window[0] + RATE_WINDOW_SECONDS - now))
-        window.append(now)
+        hour = self._tier.check_hour(client_id, now)
+        if hour is not None:
+            return hour
+        limit = self._rate_limit_per_minute
+        if limit is not None:
+            window = self._windows.setdefault(client_id, deque())
+            while window and window[0] <= now - RATE_WINDOW_SECONDS:
+                window.popleft()
+            if len(window) >= limit:
+                return max(1, math.ceil(window[0] + RATE_WINDOW_SECONDS - now))
+            window.append(now)
+        self._tier.count(client_id, now)
         return None
 
     def access(self, imodel_id: str, *, attempt: bool) -> Access:

@@ -21,6 +21,9 @@ param stateContainerName string = 'thumbnails-state'
 @description('Delayed re-asserts: after a send whose outcome is unknown, one more PUT of the newest recorded drop once the in-doubt bound has passed. The app reads REASSERT_QUEUE, left to its default, which is this name.')
 param reassertQueueName string = 'thumbnail-reassert'
 
+@description('The shared pace of iTwin calls, one small blob per client. The app reads PACE_CONTAINER, left to its default, which is this name.')
+param paceContainerName string = 'thumbnails-pace'
+
 @description('Where Event Grid writes events it could not deliver to the function.')
 param eventGridDeadletterContainerName string
 
@@ -126,6 +129,15 @@ resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-0
 resource reassertQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
   parent: queueService
   name: reassertQueueName
+}
+
+// The shared pace of iTwin calls (docs/rate-limit.md): rewritten a few times a second, never aged out.
+resource pace 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: paceContainerName
+  properties: {
+    publicAccess: 'None'
+  }
 }
 
 resource eventGridDeadletter 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {

@@ -82,7 +82,8 @@ def next_delay(
     if not error.transient or attempt >= policy.max_attempts:
         return None
     if error.code is ErrorCode.TOO_MANY_REQUESTS:
-        retry_after = error.api.retry_after if error.api else None
+        # A refusal by the shared pace (no API call made) carries its wait in ``details``.
+        retry_after = error.api.retry_after if error.api else error.details.get("retry_after")
         delay = policy.base_backoff_seconds if retry_after is None else retry_after
         if delay > policy.retry_after_cap_seconds:
             return None

@@ -30,6 +30,7 @@ from shared.delivery.send import Reasserts
 from shared.edges import queues, storage
 from shared.edges.config import ItwinSettings
 from shared.edges.itwin import ItwinClient, TokenProvider, new_session
+from shared.edges.pace import SharedPace, Unpaced, shared_pace
 from shared.imaging.stage import ImageStage
 from shared.sandbox import image_stage
 from shared.settings import (
@@ -66,12 +67,15 @@ class Connections:
 
 
 def itwin_client(
-    settings: ItwinSettings, session: requests.Session | None = None, clock: Callable[[], float] = time.monotonic
+    settings: ItwinSettings,
+    session: requests.Session | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    pace: SharedPace | Unpaced | None = None,
 ) -> ItwinClient:
     """One pooled HTTP session and one token cache per process: TLS handshakes and tokens are the
-    expensive part of a small PUT."""
+    expensive part of a small PUT.  ``pace``: the client's shared pace (none for a one-off upload)."""
     http = session or new_session()
-    return ItwinClient(settings, http, TokenProvider(settings, http, clock=clock))
+    return ItwinClient(settings, http, TokenProvider(settings, http, clock=clock), pace)
 
 
 def connect(
@@ -80,10 +84,15 @@ def connect(
     session: requests.Session | None = None,
     blobs: BlobServiceClient | None = None,
     clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], datetime] = utcnow,
 ) -> Connections:
-    """Storage and the iTwin client, without an image stage (``doctor`` decodes nothing)."""
-    itwin = itwin_client(settings.itwin, session, clock)
-    return Connections(blobs=blobs or storage.blob_service(settings.storage), tokens=itwin.tokens, itwin=itwin)
+    """Storage and the iTwin client behind the client's shared pace, without an image stage
+    (``doctor`` decodes nothing)."""
+    store = blobs or storage.blob_service(settings.storage)
+    pace = shared_pace(settings.pace, store, settings.itwin.client_id, wall=lambda: now().timestamp(), sleep=sleep)
+    itwin = itwin_client(settings.itwin, session, clock, pace)
+    return Connections(blobs=store, tokens=itwin.tokens, itwin=itwin)
 
 
 def build_pipeline(
@@ -104,7 +113,7 @@ def build_pipeline(
     through them).
     """
     s = settings
-    wired = connect(s, session=session, blobs=blobs, clock=clock)
+    wired = connect(s, session=session, blobs=blobs, clock=clock, sleep=sleep, now=now)
     store = wired.blobs
     bound = in_doubt_bound(FUNCTION_TIMEOUT_SECONDS, s.itwin.connect_timeout, s.itwin.read_timeout)
     return Pipeline(

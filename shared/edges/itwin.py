@@ -7,6 +7,7 @@ contract calls for; :mod:`shared.core.retry` decides the rest.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from shared.core.deadline import Deadline
 from shared.core.errors import ErrorCode, Stage, ThumbnailError
 from shared.edges.api_errors import decode_body, token_error, upload_error
 from shared.edges.config import ItwinSettings
+from shared.edges.pace import SharedPace, Unpaced
 
 #: The media type the contract recommends in ``Accept``.
 ACCEPT = "application/vnd.bentley.itwin-platform.v2+json"
@@ -141,10 +143,17 @@ class UploadReceipt:
 class ItwinClient:
     """The two calls the app makes: upload a thumbnail, and (for ``doctor``) look up an iModel."""
 
-    def __init__(self, settings: ItwinSettings, session: requests.Session, tokens: TokenProvider) -> None:
+    def __init__(
+        self,
+        settings: ItwinSettings,
+        session: requests.Session,
+        tokens: TokenProvider,
+        pace: SharedPace | Unpaced | None = None,
+    ) -> None:
         self._settings = settings
         self._session = session
         self.tokens = tokens
+        self.pace = pace or Unpaced()
 
     def put_thumbnail(
         self, imodel_id: str, data: bytes, content_type: str, deadline: Deadline | None = None
@@ -153,12 +162,16 @@ class ItwinClient:
 
         With a ``deadline`` every request (token fetches, the PUT, the PUT after a 401) ends by it:
         none starts without time left, and each one's timeouts are cut to what is left.
+        Each PUT waits for its slot in the client's shared pace, within ``deadline``.
         """
         url = f"{self._settings.api_url}/imodels/{imodel_id}/thumbnail"
         refreshed = False
         while True:
             token = self.tokens.get(deadline)
-            response = self._send("PUT", url, token, data=data, content_type=content_type, deadline=deadline)
+            send = functools.partial(
+                self._send, "PUT", url, token, data=data, content_type=content_type, deadline=deadline
+            )
+            response = self.pace.paced(deadline, send)
             if response.status_code == 201:
                 return UploadReceipt(201, response.headers.get("x-correlation-id"), refreshed)
             if response.status_code == 401 and not refreshed:

@@ -40,6 +40,7 @@ def test_the_containers_the_app_and_the_platform_need_exist_and_are_private() ->
         DEFAULTS["PROCESSED_CONTAINER"],
         DEFAULTS["DEADLETTER_CONTAINER"],
         DEFAULTS["STATE_CONTAINER"],
+        DEFAULTS["PACE_CONTAINER"],
         "eventgrid-deadletter",
         t.variable(t.main(), "deploymentContainerName"),
     }

@@ -178,3 +178,36 @@ XMP = (
     b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" dc:creator="secret author"/>'
     b"</rdf:RDF></x:xmpmeta>"
 )
+
+
+def tiff16_rgb(width: int, height: int) -> bytes:
+    """An uncompressed 16-bit RGB TIFF (BitsPerSample 16,16,16), written by hand: Pillow reads such
+    files (as 8-bit RGB) but writes 16-bit TIFFs only with one channel.  Red ramps left to right."""
+    import struct
+
+    pixels = bytearray()
+    for _y in range(height):
+        for x in range(width):
+            pixels += struct.pack("<3H", x * 65535 // max(1, width - 1), 20000, 40000)
+    entries = [  # (tag, type, count, value or offset); type 3 SHORT, 4 LONG
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 3, 0),  # offset filled below
+        (259, 3, 1, 1),
+        (262, 3, 1, 2),
+        (273, 4, 1, 0),  # offset filled below
+        (277, 3, 1, 3),
+        (278, 4, 1, height),
+        (279, 4, 1, len(pixels)),
+        (284, 3, 1, 1),
+    ]
+    ifd_size = 2 + 12 * len(entries) + 4
+    bits_at = 8 + ifd_size
+    data_at = bits_at + 6
+    out = bytearray(b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(entries)))
+    for tag, kind, count, value in entries:
+        value = {258: bits_at, 273: data_at}.get(tag, value)
+        packed = struct.pack("<HI", value, 0)[:4] if kind == 3 and count == 1 else struct.pack("<I", value)
+        out += struct.pack("<HHI", tag, kind, count) + packed
+    out += struct.pack("<I", 0) + struct.pack("<3H", 16, 16, 16) + pixels
+    return bytes(out)

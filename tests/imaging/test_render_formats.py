@@ -32,7 +32,7 @@ from shared.imaging.decoders.exr import beauty_channels
 from shared.imaging.formats import sniff
 from shared.imaging.limits import API_MAX_THUMBNAIL_BYTES
 from shared.settings import ImageLimits, default_limits
-from tests.imaging.factories import BLUE, RED, nearly, quadrants, reopen
+from tests.imaging.factories import BLUE, RED, nearly, quadrants, reopen, tiff16_rgb
 
 #: linear 0.18 at 0 stops -> Narkowicz ACES 0.2669 -> sRGB 0.5534 -> 141 (see shared.imaging.tonemap)
 MID_GREY_SRGB = 141
@@ -531,3 +531,12 @@ def test_measured_peak_memory_is_within_the_estimate(name):
     result = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT], input=data, capture_output=True, cwd=ROOT, check=True)
     figures = json.loads(result.stdout.decode().strip().splitlines()[-1])
     assert 0 < figures["added"] <= figures["estimate"], figures
+
+
+def test_a_16bit_colour_tiff_is_described_as_16_bit(limits):
+    """Pillow decodes a 16-bit RGB TIFF to 8-bit RGB; the description still says what the file stores
+    (BitsPerSample), so ``cli normalize`` does not call a 16-bit render 8-bit."""
+    data = tiff16_rgb(64, 48)
+    info = probe(data, limits)
+    assert (info.mode, info.bit_depth) == ("RGB", 16)
+    assert "16-bit" in describe(normalize(data, limits, info))

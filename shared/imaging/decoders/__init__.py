@@ -34,6 +34,10 @@ def sample_facts(image: ImageFile.ImageFile, fmt: str) -> dict[str, Any]:
         return {"bit_depth": 16, "hdr": False}
     if image.mode == "I":
         return {"bit_depth": 32, "hdr": False}
+    if fmt == "TIFF":  # Pillow reads 16-bit colour TIFFs as 8-bit RGB(A); the header says what was stored
+        stored = getattr(image, "tag_v2", {}).get(258)  # BitsPerSample, one value per sample
+        if isinstance(stored, tuple) and stored and all(isinstance(bits, int) for bits in stored):
+            return {"bit_depth": max(stored), "hdr": False}
     return {"bit_depth": 8, "hdr": False}
 
 

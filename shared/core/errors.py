@@ -187,7 +187,10 @@ CODES: dict[ErrorCode, CodeInfo] = {
         "An unexpected error (see message and the function's logs); retried, then dead-lettered. Please report it.",
     ),
     ErrorCode.RETRIES_EXHAUSTED: CodeInfo(
-        Stage.UPLOAD, _P, "Every delivery attempt failed transiently; lastError says why. Fix it, then redrive."
+        Stage.UPLOAD,
+        _P,
+        "Every delivery attempt failed transiently; lastError says why (from `poison sweep`, where the host gave up "
+        "itself, the function's logs do: search them for the blob name). Fix it, then redrive.",
     ),
 }
 

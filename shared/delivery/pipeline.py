@@ -446,8 +446,9 @@ class _Delivery:
         attempts = self._attempt(arrival) - 1
         exhausted = ThumbnailError(
             ErrorCode.RETRIES_EXHAUSTED,
-            f"The Functions host gave up on this blob (poison queue) after {attempts} recorded attempts; "
-            "its last error is in the function's logs.",
+            f"The Functions host gave up on this blob (poison queue) after {attempts} failed deliveries this app "
+            "counted (deliveries the host killed, by its timeout or a crash, are not counted); each one's error is in "
+            "the function's logs.",
         )
         try:
             destination = self.p.deadletterer.deadletter(

@@ -17,7 +17,7 @@ from PIL import Image
 
 from devkit.azurite import Azurite
 from devkit.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, EmulatorConfig
-from shared.delivery.attempts import PREFIX as MARKS
+from shared.edges.attempts import PREFIX as MARKS
 
 
 @dataclass
@@ -122,7 +122,7 @@ class Containers:
 
     def names(self, container: ContainerClient) -> list[str]:
         """The blobs of the flow, without the failure marks kept beside the archive
-        (``shared.delivery.attempts``: bookkeeping, tested on their own)."""
+        (``shared.edges.attempts``: bookkeeping, tested on their own)."""
         return sorted(blob.name for blob in container.list_blobs() if not blob.name.startswith(MARKS))
 
     def originals(self, container: ContainerClient) -> list[str]:

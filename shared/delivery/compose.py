@@ -22,12 +22,12 @@ from azure.storage.queue import QueueClient
 from shared.core.lifecycle import in_doubt_bound
 from shared.core.retry import RetryPolicy
 from shared.delivery.archive import Archiver
-from shared.delivery.attempts import AttemptMarks
 from shared.delivery.deadletter import DeadLetterer
 from shared.delivery.pipeline import Pipeline, utcnow
 from shared.delivery.record import RecordStore
 from shared.delivery.send import Reasserts
 from shared.edges import queues, storage
+from shared.edges.attempts import AttemptMarks
 from shared.edges.config import ItwinSettings
 from shared.edges.itwin import ItwinClient, TokenProvider, new_session
 from shared.edges.pace import SharedPace, Unpaced, shared_pace

@@ -32,13 +32,13 @@ from shared.core.paths import parse_blob_path
 from shared.core.retry import Attempts, RetryPolicy
 from shared.delivery import reassert as reassert_message
 from shared.delivery.archive import Archiver, Sent
-from shared.delivery.attempts import AttemptMarks
 from shared.delivery.deadletter import DeadLetterer
 from shared.delivery.log import LOGGER_NAME
 from shared.delivery.record import DeliveryRecord, RecordStore, SentDrop
 from shared.delivery.send import Reasserts, Sender, SentUnrecordedError
 from shared.delivery.source import SENT_TAG, Arrival, Source, etag_text, iso
 from shared.edges import storage
+from shared.edges.attempts import AttemptMarks
 from shared.edges.itwin import ItwinClient, UploadReceipt
 from shared.imaging import Thumbnail
 from shared.imaging.stage import ImageStage
@@ -402,7 +402,7 @@ class _Delivery:
         return dataclasses.replace(outcome, attempts=max(outcome.attempts, failed + 1))
 
     def _count_failure(self, arrival: Arrival) -> int:
-        """Mark this failed delivery (:mod:`shared.delivery.attempts`); its number, this one included.
+        """Mark this failed delivery (:mod:`shared.edges.attempts`); its number, this one included.
 
         The mark is a blob of its own in the state container, so the source's ETag never changes and
         two failing duplicates count twice.  It is written in the reserve after the work's deadline;

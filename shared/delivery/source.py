@@ -23,7 +23,7 @@ from shared.delivery.log import LOGGER_NAME
 #: that a PUT was answered 201 for (never dead-letter it).  A tag, not metadata: Set Blob Tags changes
 #: neither the ETag nor the last-modified time (Azure's "Manage and find Azure Blob data with blob
 #: index tags"; checked on Azurite too), so the mark never makes a sent version look like a new one.
-#: Failed deliveries are counted elsewhere (:mod:`shared.delivery.attempts`).
+#: Failed deliveries are counted elsewhere (:mod:`shared.edges.attempts`).
 SENT_TAG = "thumbnaildrop_sent"
 
 #: Metadata of a redriven blob (and of its archive and dead-letter): its ORIGINAL drop time, so a

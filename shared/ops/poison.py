@@ -3,7 +3,7 @@
 After ``poisonBlobThreshold`` failed deliveries the Functions host parks a blob-trigger message in
 ``webjobs-blobtrigger-poison`` (on the trigger connection's account).  The pipeline normally
 dead-letters on the last attempt itself, counting failed deliveries with one mark each
-(:mod:`shared.delivery.attempts`); the host also counts the invocations it killed (functionTimeout,
+(:mod:`shared.edges.attempts`); the host also counts the invocations it killed (functionTimeout,
 a crash), which write no mark.  This sweep catches what that parks, and failures whose mark storage
 could not take in time.
 """

@@ -1,10 +1,10 @@
 """``status BLOB | --imodel ID``: where is this render now, and why.
 
 A blob's whereabouts are read from the three containers the pipeline moves it between, and its failed
-deliveries from their marks (:mod:`shared.delivery.attempts`):
+deliveries from their marks (:mod:`shared.edges.attempts`):
 
 * **incoming** -- waiting or being retried, with the failed deliveries so far (one mark each in the
-  processed container, :mod:`shared.delivery.attempts`);
+  processed container, :mod:`shared.edges.attempts`);
 * **deadlettered** -- the ``.error.json`` payload beside the original says the code, the hint, the
   attempts and the invocation;
 * **processed** -- uploaded: the archive's metadata has the time and the API's correlation id;
@@ -26,9 +26,9 @@ from azure.storage.blob import BlobClient, BlobProperties, BlobServiceClient, Co
 from shared.core.lifecycle import State
 from shared.core.names import from_header
 from shared.core.payload import PAYLOAD_SUFFIX
-from shared.delivery.attempts import AttemptMarks
 from shared.delivery.pipeline import utcnow
 from shared.edges import storage
+from shared.edges.attempts import AttemptMarks
 from shared.ops.deadletters import DeadLetters
 from shared.settings import StorageSettings
 

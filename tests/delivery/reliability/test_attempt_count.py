@@ -4,7 +4,7 @@ Event Grid delivers at least once and ``drain`` can run next to the host, so two
 same version can fail at the same moment.  A counter kept on the blob and updated with If-Match
 would let the second update fail on the first one's ETag change: two failures would count as one,
 and the blob would get more deliveries than ``MAX_DELIVERY_ATTEMPTS`` allows.  Each failure writes
-a mark of its own (:mod:`shared.delivery.attempts`).
+a mark of its own (:mod:`shared.edges.attempts`).
 
 Real Azurite and the emulator; each duplicate has its own pipeline (its own clients and token cache,
 as two host instances have) and its own fake clock, and both read the blob before either counts.

@@ -19,8 +19,8 @@ from azure.storage.blob import BlobLeaseClient
 from requests.adapters import HTTPAdapter
 
 from shared.core.outcome import Status
-from shared.delivery.attempts import AttemptMarks
 from shared.delivery.compose import build_pipeline
+from shared.edges.attempts import AttemptMarks
 from shared.edges.itwin import new_session
 from shared.edges.storage import blob_service
 from shared.imaging import normalize

@@ -18,20 +18,35 @@ from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFo
 from azure.storage.queue import (
     BinaryBase64DecodePolicy,
     BinaryBase64EncodePolicy,
+    ExponentialRetry,
     QueueClient,
     QueueMessage,
 )
 
 from shared.edges.config import StorageConnection
-from shared.edges.storage import credential_for, storage_error
+from shared.edges.storage import (
+    SHORT_RETRY_BACKOFF,
+    SHORT_RETRY_BASE,
+    SHORT_RETRY_TOTAL,
+    credential_for,
+    storage_error,
+)
 
 #: Azure's longest visibility timeout for a new message (7 days).
 MAX_VISIBILITY_SECONDS = 7 * 24 * 3600
 
 
 def queue_client(connection: StorageConnection, name: str, **options: Any) -> QueueClient:
-    """The queue ``name`` on the THUMBNAILS_STORAGE account (connection string or identity);
-    ``options`` go to the SDK client as they are (e.g. ``raw_request_hook``)."""
+    """The queue ``name`` on the THUMBNAILS_STORAGE account (connection string or identity), with the
+    short retry every storage client of the app has (``storage.SHORT_RETRY_*``, not the SDK's default of 15 s
+    and more between tries: ``drain`` would wait minutes on an unreachable queue); ``options`` go to
+    the SDK client as they are (e.g. ``raw_request_hook``)."""
+    retry = ExponentialRetry(
+        initial_backoff=SHORT_RETRY_BACKOFF,
+        increment_base=SHORT_RETRY_BASE,
+        retry_total=options.pop("retry_total", SHORT_RETRY_TOTAL),
+    )
+    options = {"retry_policy": retry, **options}
     encode, decode = BinaryBase64EncodePolicy(), BinaryBase64DecodePolicy()
     if connection.connection_string is not None:
         return QueueClient.from_connection_string(

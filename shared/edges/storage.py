@@ -72,8 +72,14 @@ class DeadlineRetry(ExponentialRetry):
 
 #: The storage SDK retries on its own (by default from 15 s apart); keep that short so our own retry
 #: budget, and the host's redelivery, stay in charge of long outages.
+#: The storage SDK's retry, kept short for every client of the app (blobs and queues): seconds of the
+#: first backoff, the base of its growth, and retries after the first try.
+SHORT_RETRY_BACKOFF, SHORT_RETRY_BASE, SHORT_RETRY_TOTAL = 1, 2, 2
+
 _CLIENT_OPTIONS: dict[str, Any] = {
-    "retry_policy": DeadlineRetry(initial_backoff=1, increment_base=2, retry_total=2),
+    "retry_policy": DeadlineRetry(
+        initial_backoff=SHORT_RETRY_BACKOFF, increment_base=SHORT_RETRY_BASE, retry_total=SHORT_RETRY_TOTAL
+    ),
     "connection_timeout": CONNECTION_TIMEOUT_SECONDS,
     "read_timeout": READ_TIMEOUT_SECONDS,
 }
@@ -139,13 +145,21 @@ def credential_for(connection: StorageConnection) -> TokenCredential:
     return DefaultAzureCredential(managed_identity_client_id=connection.client_id)
 
 
-def blob_service(connection: StorageConnection, **options: Any) -> BlobServiceClient:
-    """``options`` go to the SDK client as they are (e.g. ``per_call_policies``)."""
+def client_options(**options: Any) -> dict[str, Any]:
+    """What every storage client of the app is built with (blobs and queues alike): the short
+    deadline-aware retry, the timeouts and the deadline-cutting transport; ``options`` go to the SDK
+    client as they are (e.g. ``per_call_policies``, ``raw_request_hook``) and win."""
     kwargs = _CLIENT_OPTIONS | options
     kwargs.setdefault(
         "transport",
         DeadlineTransport(connection_timeout=kwargs["connection_timeout"], read_timeout=kwargs["read_timeout"]),
     )
+    return kwargs
+
+
+def blob_service(connection: StorageConnection, **options: Any) -> BlobServiceClient:
+    """``options`` go to the SDK client as they are (e.g. ``per_call_policies``)."""
+    kwargs = client_options(**options)
     if connection.connection_string is not None:
         return BlobServiceClient.from_connection_string(connection.connection_string.reveal(), **kwargs)
     assert connection.blob_service_uri is not None  # settings guarantee one of the two

@@ -145,21 +145,13 @@ def credential_for(connection: StorageConnection) -> TokenCredential:
     return DefaultAzureCredential(managed_identity_client_id=connection.client_id)
 
 
-def client_options(**options: Any) -> dict[str, Any]:
-    """What every storage client of the app is built with (blobs and queues alike): the short
-    deadline-aware retry, the timeouts and the deadline-cutting transport; ``options`` go to the SDK
-    client as they are (e.g. ``per_call_policies``, ``raw_request_hook``) and win."""
+def blob_service(connection: StorageConnection, **options: Any) -> BlobServiceClient:
+    """``options`` go to the SDK client as they are (e.g. ``per_call_policies``)."""
     kwargs = _CLIENT_OPTIONS | options
     kwargs.setdefault(
         "transport",
         DeadlineTransport(connection_timeout=kwargs["connection_timeout"], read_timeout=kwargs["read_timeout"]),
     )
-    return kwargs
-
-
-def blob_service(connection: StorageConnection, **options: Any) -> BlobServiceClient:
-    """``options`` go to the SDK client as they are (e.g. ``per_call_policies``)."""
-    kwargs = client_options(**options)
     if connection.connection_string is not None:
         return BlobServiceClient.from_connection_string(connection.connection_string.reveal(), **kwargs)
     assert connection.blob_service_uri is not None  # settings guarantee one of the two

@@ -17,7 +17,14 @@ them alike:
 - ``vips``: libvips' ``thumbnail`` to 800x500 and a PNG, where pyvips is installed and its libvips
   reads the format (pyvips-binary has no OpenEXR loader and no HEVC decoder): ``n/a`` otherwise.
 
-Targets: ours within 1.5x of the floor, and the memory added within the estimate.
+Then each file goes once through the sandbox (``SandboxedImages``: the worker's address-space
+grant is never over the decode cap), and the thumbnail is compared with a reference made without our
+pipeline (``bench.fidelity``: PSNR against the full decode downscaled once).
+
+Targets: ours within 1.5x of the floor, the memory added within the estimate, the estimate within
+the decode cap (``INSTANCE_MEMORY_MB``'s half), the sandboxed run within 30 s, and the thumbnail the
+same picture (PSNR at least ``bench.fidelity.RIGHT_DB``).  The last column says which target a row
+misses, and the exit status is 1 if any does.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import statistics
 import sys
 import time
@@ -37,16 +45,21 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.corpus import K8, Item, ensure, render_scene
+from bench.fidelity import RIGHT_DB, psnr, reference
 from bench.formats_corpus import heic_bytes, scene_avif, scene_exr, tiff16_scene
 from bench.fresh import run_child
+from shared.core.errors import ThumbnailError
 from shared.imaging import estimate_decode_bytes, probe
+from shared.sandbox import SandboxedImages
 from shared.sandbox.procfs import reset_peak_rss, status_bytes
-from shared.settings import default_limits
+from shared.settings import default_limits, default_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "out"
 MB = 1_000_000
 METHODS = ("ours", "decode", "vips")
+#: The longest a sandboxed normalize may take (the hostile bench's bound too).
+MAX_SECONDS = 30.0
 TWELVE_MP = (4032, 3024)  # an iPhone's 12 MP frame
 
 ITEMS: tuple[Item, ...] = (
@@ -148,16 +161,38 @@ def median(samples: list[Sample], pick: Callable[[Sample], float]) -> float:
 
 
 HEADER = (
-    "| input | file MB | estimate MB | ours s | decode-only s | ours / floor | ours added MB "
-    "| added / estimate | decode added MB | libvips s |"
+    "| input | file MB | estimate MB | cap MB | ours s | decode-only s | ours / floor | ours added MB "
+    "| added / estimate | decode added MB | libvips s | sandboxed s | PSNR dB | misses |"
 )
-RULE = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+RULE = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 
 
-def row(item: Item, out: Path, runs: int) -> str:
+@dataclass(frozen=True)
+class Sandboxed:
+    """One probe + normalize through the sandbox: the time, and the thumbnail or the error code."""
+
+    seconds: float
+    png: bytes | None
+    steps: tuple[str, ...]
+    size: tuple[int, int]
+    error: str | None
+
+
+def sandboxed(stage: SandboxedImages, data: bytes) -> Sandboxed:
+    started = time.perf_counter()
+    try:
+        thumb = stage.normalize(data, stage.probe(data))
+    except ThumbnailError as error:
+        return Sandboxed(time.perf_counter() - started, None, (), (0, 0), error.code.value)
+    return Sandboxed(time.perf_counter() - started, thumb.data, thumb.steps, (thumb.width, thumb.height), None)
+
+
+def row(item: Item, out: Path, runs: int, stage: SandboxedImages) -> tuple[str, list[str]]:
+    """The table row, and the targets it misses."""
     path = ensure(item, out / "corpus", log=lambda line: print(line, file=sys.stderr))
     data = path.read_bytes()
-    info = probe(data, default_limits())
+    limits = default_limits()
+    info = probe(data, limits)
     estimate = estimate_decode_bytes(info)
     samples: dict[str, list[Sample]] = {method: [] for method in METHODS}
     for run in range(runs):
@@ -166,16 +201,30 @@ def row(item: Item, out: Path, runs: int) -> str:
             sample = measure(method, path)
             if sample is not None:
                 samples[method].append(sample)
+    isolated = sandboxed(stage, data)
+    fidelity = None if isolated.png is None else psnr(isolated.png, reference(data, isolated.size, isolated.steps))
     ours_s = median(samples["ours"], lambda s: s.seconds)
     floor_s = median(samples["decode"], lambda s: s.seconds)
     added = median(samples["ours"], lambda s: s.added_bytes)
     vips = f"{median(samples['vips'], lambda s: s.seconds):.3f}" if samples["vips"] else "n/a"
     depth = f"{info.bit_depth}-bit" + (" HDR" if info.hdr else "")
-    return (
+    misses = [
+        *(["1.5x floor"] if ours_s > 1.5 * floor_s else []),
+        *(["estimate"] if added > estimate else []),
+        *(["cap"] if estimate > limits.decode_cap_bytes else []),
+        *([f"sandbox: {isolated.error}"] if isolated.error else []),
+        *([f"{MAX_SECONDS:g} s"] if isolated.seconds > MAX_SECONDS else []),
+        *(["fidelity"] if fidelity is None or fidelity < RIGHT_DB else []),
+    ]
+    shown = "-" if fidelity is None else f"{fidelity:.1f}"
+    line = (
         f"| {item.description} ({info.width}x{info.height} {info.mode} {depth}) | {len(data) / MB:.1f} "
-        f"| {estimate / MB:.0f} | {ours_s:.3f} | {floor_s:.3f} | {ours_s / floor_s:.2f}x | {added / MB:.0f} "
-        f"| {added / estimate:.2f} | {median(samples['decode'], lambda s: s.added_bytes) / MB:.0f} | {vips} |"
+        f"| {estimate / MB:.0f} | {limits.decode_cap_bytes / MB:.0f} | {ours_s:.3f} | {floor_s:.3f} "
+        f"| {ours_s / floor_s:.2f}x | {added / MB:.0f} | {added / estimate:.2f} "
+        f"| {median(samples['decode'], lambda s: s.added_bytes) / MB:.0f} | {vips} | {isolated.seconds:.3f} "
+        f"| {shown} | {', '.join(misses) or 'none'} |"
     )
+    return line, misses
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,17 +238,21 @@ def main(argv: list[str] | None = None) -> int:
         child(*args.child)
         return 0
     items = [item for item in ITEMS if not args.only or item.name in args.only]
-    rows = [row(item, args.out, args.runs) for item in items]
+    with SandboxedImages(default_limits(), default_sandbox(workers=1)) as stage:
+        results = [row(item, args.out, args.runs, stage) for item in items]
     from PIL import __version__ as pillow
 
     print(
-        f"\nPython {sys.version.split()[0]}, Pillow {pillow}; median of {args.runs} run(s), each in a fresh process\n"
+        f"\nPython {sys.version.split()[0]}, Pillow {pillow}; median of {args.runs} run(s), each in a fresh process; "
+        f"load average {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} cores\n"
     )
     print(HEADER)
     print(RULE)
-    for line in rows:
+    for line, _misses in results:
         print(line)
-    return 0
+    missed = sum(1 for _line, misses in results if misses)
+    print(f"\n{missed} of {len(results)} row(s) miss a target; PSNR below {RIGHT_DB:g} dB is not the same picture")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

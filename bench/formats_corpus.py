@@ -34,6 +34,41 @@ def exr_bytes(channels: dict[str, Any], *, compression: str = "ZIP", tiled: bool
     return buffer.getvalue()
 
 
+def exr_claiming(width: int, height: int, channels: int) -> bytes:
+    """A real EXR of ``channels`` float channels (R, G, B and AOVs), 8x8, whose header is then made
+    to claim ``width`` x ``height``: a few KB that a header-only reader takes at its word."""
+    import numpy as np
+
+    plane = np.zeros((8, 8), np.float32)
+    data = bytearray(
+        exr_bytes({f"aov{index:02d}.R": plane for index in range(channels - 3)} | dict.fromkeys("RGB", plane))
+    )
+    at = data.index(b"dataWindow\x00box2i\x00") + len(b"dataWindow\x00box2i\x00") + 4
+    data[at : at + 16] = struct.pack("<4i", 0, 0, width - 1, height - 1)
+    return bytes(data)
+
+
+def exr_many_channels(side: int, channels: int) -> bytes:
+    """A real ``side`` x ``side`` EXR of ``channels`` float channels of zeros (ZIP): R, G, B and
+    AOVs, as a render farm writes every pass into one file.  Small on disk, huge if all decoded."""
+    import numpy as np
+
+    plane = np.zeros((side, side), np.float32)
+    return exr_bytes({f"aov{index:02d}.R": plane for index in range(channels - 3)} | dict.fromkeys("RGB", plane))
+
+
+def heic_with_icc(icc_bytes: int) -> bytes:
+    """A small HEIC carrying an ICC profile of ``icc_bytes`` (a valid header, then padding)."""
+    from PIL import ImageCms
+
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    profile += bytes(icc_bytes - len(profile))
+    profile[0:4] = struct.pack(">I", len(profile))
+    image = render_scene((64, 48))
+    image.info["icc_profile"] = bytes(profile)
+    return heic_bytes(image)
+
+
 def uniform_exr(size: tuple[int, int], rgb: tuple[float, float, float], alpha: float | None = None, **kw: Any) -> bytes:
     """A flat linear colour as half-float RGB(A)."""
     import numpy as np

@@ -16,6 +16,7 @@ import argparse
 import gc
 import io
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from typing import Any
 
 from PIL import Image, ImageCms
 
+from bench.formats_corpus import exr_bytes, exr_claiming, exr_many_channels, heic_with_icc
 from shared.core.errors import ThumbnailError
 from shared.imaging import ImageLimits, InProcessImages, estimate_decode_bytes
 from shared.imaging.decoders import preload
@@ -37,6 +39,11 @@ from shared.sandbox.procfs import reset_peak_rss, status_bytes
 from shared.settings import default_limits, default_sandbox
 
 OK = "ok"
+#: A case the test suite leaves to this bench: it takes seconds to build, and a smaller variant of it
+#: is a test of its own (``tests/imaging/test_decode_cap.py``, ``tests/imaging/test_findings.py``).
+BENCH_ONLY = "bench-only"
+#: The longest a case may take through the sandbox (the formats bench's bound too).
+MAX_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -385,9 +392,55 @@ CASES: tuple[Case, ...] = (
         slow=True,
     ),
     Case("jpeg-fill-flood-1m", "JPEG with 1 MB of 0xFF fill after SOI", lambda: jpeg_fill_flood(2**20), TOO_COMPLEX),
+    # Render-farm formats: a file small on disk whose full decode is many times the cap.
+    Case(
+        "exr-33-channels-4300",
+        "4300x4300 EXR with 33 float channels (2.4 GB if every channel is decoded)",
+        lambda: exr_many_channels(4300, 33),
+        OK,
+        slow=True,
+        tags=(BENCH_ONLY,),
+    ),
+    Case(
+        "exr-header-132mp-33-channels",
+        "few-KB EXR whose header claims 11000x12000 with 33 float channels",
+        lambda: exr_claiming(11_000, 12_000, 33),
+        TOO_COMPLEX,
+    ),
+    Case(
+        "exr-row-40m",
+        "40,000,000x1 half-float RGB EXR (one huge chunk)",
+        lambda: exr_row(40_000_000),
+        OK,
+        slow=True,
+        tags=(BENCH_ONLY,),
+    ),
+    Case("heic-icc-24mb", "64x48 HEIC carrying a 24 MB ICC profile", lambda: heic_with_icc(24_000_000), OK, slow=True),
+    Case(
+        "webp-icc-60mb",
+        "64x48 WebP carrying a 60 MB ICC profile",
+        lambda: with_big_icc("WEBP", 60_000_000),
+        OK,
+        slow=True,
+    ),
 )
 
 BY_NAME = {case.name: case for case in CASES}
+
+
+def with_big_icc(fmt: str, size: int) -> bytes:
+    """A small picture carrying an ICC profile of ``size`` bytes (an sRGB header, then padding)."""
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    profile += bytes(size - len(profile))
+    profile[0:4] = struct.pack(">I", len(profile))
+    return encode_image(Image.new("RGB", (64, 48), (10, 120, 200)), fmt, icc_profile=bytes(profile))
+
+
+def exr_row(width: int) -> bytes:
+    import numpy as np
+
+    row = np.full((1, width), 0.18, np.float16)
+    return exr_bytes(dict.fromkeys("RGB", row))
 
 
 @cache
@@ -511,10 +564,15 @@ def _run_sandboxed(names: list[str], timeout: float) -> int:
         allow: SandboxedImages(default_limits(allow_tiff=allow), settings, on_job=jobs.append)
         for allow in (False, True)
     }
+    cap = default_limits().decode_cap_bytes
     print(f"Through the sandbox (one worker, {timeout:g} s time limit). peak: the worker's peak RSS during the")
-    print("case; added: peak minus its RSS when the job started; host RSS: this process after the case.\n")
-    print("| case | expected | outcome | s | worker peak MB | added MB | estimate MB | host RSS MB |")
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+    print("case; added: peak minus its RSS when the job started; host RSS: this process after the case.")
+    print(
+        f"A case misses if its outcome is not the expected one, it takes over {MAX_SECONDS:g} s, or the memory it "
+        f"added is over the decode cap ({cap / MB:,.0f} MB) or, for a thumbnail, over its estimate.\n"
+    )
+    print("| case | expected | outcome | s | worker peak MB | added MB | estimate MB | host RSS MB | misses |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---|")
     failures = 0
     try:
         for stage in stages.values():
@@ -536,11 +594,27 @@ def _run_sandboxed(names: list[str], timeout: float) -> int:
             except ThumbnailError as error:
                 outcome = error.code.value
             seconds = time.perf_counter() - started
+            peak = max((int(job.get("peak_rss") or 0) for job in jobs), default=0) or None
+            # A job that received the blob counts it in its peak; the estimate is what comes on top.
+            added = max(
+                (
+                    int(job.get("peak_rss") or 0)
+                    - int(job.get("rss_before") or 0)
+                    - (0 if job.get("reused") else len(data))
+                    for job in jobs
+                ),
+                default=0,
+            )
+            added = max(0, added)
+            misses = [
+                *([f"expected {case.expect}"] if outcome != case.expect else []),
+                *([f"{MAX_SECONDS:g} s"] if seconds > MAX_SECONDS else []),
+                *(["cap"] if added > cap else []),
+                *(["estimate"] if outcome == OK and estimate is not None and added > estimate else []),
+            ]
+            failures += bool(misses)
             del data
             gc.collect()
-            peak = max((int(job.get("peak_rss") or 0) for job in jobs), default=0) or None
-            added = max((int(job.get("peak_rss") or 0) - int(job.get("rss_before") or 0) for job in jobs), default=0)
-            failures += outcome != case.expect
             result = {
                 "outcome": outcome,
                 "seconds": seconds,
@@ -548,14 +622,15 @@ def _run_sandboxed(names: list[str], timeout: float) -> int:
                 "added": added or None,
                 "estimate": estimate,
             }
-            print(_row(name, result, _mb(status_bytes("VmRSS"))), flush=True)
+            print(_row(name, result, _mb(status_bytes("VmRSS")), ", ".join(misses) or "none"), flush=True)
         host_after = status_bytes("VmRSS")
     finally:
         for stage in stages.values():
             stage.close()
     print(
         f"\nhost process RSS: {host_before / MB:,.0f} MB before the first case, {host_after / MB:,.0f} MB after "
-        f"the last; {failures} case(s) with an unexpected outcome"
+        f"the last; {failures} of {len(names)} case(s) miss (load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cores)"
     )
     return 1 if failures else 0
 

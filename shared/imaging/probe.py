@@ -17,7 +17,7 @@ from PIL import Image, ImageFile, PngImagePlugin
 
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging.admission import estimate_decode_bytes
-from shared.imaging.decoder_memory import decoder_bytes, opening_bytes
+from shared.imaging.decoder_memory import decoder_bytes, icc_bytes, opening_bytes
 from shared.imaging.decoders import extra_decoder_bytes, sample_facts
 from shared.imaging.failures import image_error, is_out_of_memory
 from shared.imaging.formats import allowed_formats, decoder_for, sniff
@@ -275,7 +275,8 @@ def _describe(
         reduce_factors=reduce_factors(decoded, fit),
         target=fit,
         decoder_bytes=decoder_bytes(image, fmt, data, jpeg, limits.memory_budget_bytes)
-        + extra_decoder_bytes(image, fmt, len(data)),
+        + extra_decoder_bytes(image, fmt, len(data))
+        + icc_bytes(image),
         **sample_facts(image, fmt),
     )
 

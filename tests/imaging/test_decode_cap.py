@@ -7,13 +7,12 @@ the ``instanceMemoryMB`` of the function app in ``infra/``), 1 GiB by default.
 
 from __future__ import annotations
 
-import struct
 import time
 
 import numpy as np
 import pytest
 
-from bench.formats_corpus import exr_bytes
+from bench.formats_corpus import exr_bytes, exr_claiming
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging import ImageLimits, estimate_decode_bytes, normalize, probe
 from shared.imaging.limits import decode_cap_for
@@ -21,18 +20,6 @@ from shared.settings import SettingsError, default_limits, load_image_limits
 from tests.imaging.factories import webp_canvas_bomb
 
 LIMITS = default_limits()
-
-
-def exr_claiming(width: int, height: int, channels: int) -> bytes:
-    """A real EXR of ``channels`` float channels, 8x8, whose header is then made to claim
-    ``width`` x ``height`` (the probe reads the header only)."""
-    plane = np.zeros((8, 8), np.float32)
-    data = bytearray(
-        exr_bytes({f"aov{index:02d}.R": plane for index in range(channels - 3)} | dict.fromkeys("RGB", plane))
-    )
-    at = data.index(b"dataWindow\x00box2i\x00") + len(b"dataWindow\x00box2i\x00") + 4
-    data[at : at + 16] = struct.pack("<4i", 0, 0, width - 1, height - 1)
-    return bytes(data)
 
 
 def cap_refusal(data: bytes, limits: ImageLimits = LIMITS) -> ThumbnailError:

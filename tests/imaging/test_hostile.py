@@ -4,7 +4,8 @@ Every case once escaped as an unexpected exception, ran for tens of seconds, or 
 the memory its estimate admitted it for.  Each must now end as a thumbnail that meets the contract
 or as its stable ``ThumbnailError`` code: in this process (the cheap cases), through the sandbox
 (all of them), and, measured in a fresh process, within its memory estimate.  The cases that take
-seconds or hundreds of MB carry the ``hostile`` marker (still part of the default suite).
+seconds or hundreds of MB carry the ``hostile`` marker (still part of the default suite); the few
+tagged ``BENCH_ONLY`` take seconds just to build, and are tested here at a smaller size elsewhere.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bench.corpus import ITEMS, ensure
-from bench.hostile import CASES, OK, Case, build
+from bench.hostile import BENCH_ONLY, CASES, OK, Case, build
 from shared.core.errors import ThumbnailError
 from shared.imaging import ImageLimits, InProcessImages, estimate_decode_bytes, probe
 from shared.sandbox import SandboxedImages
@@ -32,7 +33,7 @@ def _cases(*, fast_only: bool = False) -> list[object]:
     return [
         pytest.param(case, id=case.name, marks=[pytest.mark.hostile] if case.slow else [])
         for case in CASES
-        if not (fast_only and case.slow)
+        if not (fast_only and case.slow) and BENCH_ONLY not in case.tags
     ]
 
 

@@ -5,8 +5,9 @@ differs from the defaults here; ``probe``, ``normalize``, ``admission`` and the 
 the hooks of the entry ``info.format`` names and never branch on format names.  A format without
 a ``decoder`` is recognised only to be refused by name (``refused``).
 
-The hooks run on hostile bytes before or while decoding; each is cheap (header fields, a walk of
-block headers) and raises ``ThumbnailError`` for a refusal, never anything else on purpose.
+The hooks run on hostile bytes.  Those that run before decoding are cheap (header fields, a walk
+of block headers) and raise ``ThumbnailError`` for a refusal; ``decode`` raises what its decoder
+raises for damage (``ValueError``, ``OSError``, ...), which ``normalize`` reports as ``CorruptImage``.
 """
 
 from __future__ import annotations

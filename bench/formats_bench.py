@@ -124,7 +124,7 @@ def _decode(data: bytes, _prepared: object) -> bool:
             exr.channels()
         return True
     if data[4:12] in (b"ftypheic", b"ftypmif1"):
-        from shared.imaging.decoders.heif import heif_decoder
+        from shared.imaging.formats.heif import heif_decoder
 
         heif_decoder()(io.BytesIO(data)).load()
         return True

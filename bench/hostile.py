@@ -33,7 +33,7 @@ from PIL import Image, ImageCms
 from bench.formats_corpus import exr_bytes, exr_claiming, exr_many_channels, heic_with_icc
 from shared.core.errors import ThumbnailError
 from shared.imaging import ImageLimits, InProcessImages, estimate_decode_bytes
-from shared.imaging.decoders import preload
+from shared.imaging.formats import preload
 from shared.sandbox import SandboxedImages
 from shared.sandbox.procfs import reset_peak_rss, status_bytes
 from shared.settings import default_limits, default_sandbox

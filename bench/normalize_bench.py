@@ -37,7 +37,7 @@ from bench.corpus import ITEMS, Item, ensure
 from bench.fresh import run_child
 from shared.imaging import estimate_decode_bytes, probe
 from shared.imaging.admission import bytes_per_pixel
-from shared.imaging.decoders import preload
+from shared.imaging.formats import preload
 from shared.sandbox.procfs import reset_peak_rss, status_bytes
 from shared.settings import default_limits
 

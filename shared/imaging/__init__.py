@@ -5,14 +5,14 @@
     with budget.admit(estimate_decode_bytes(info)):
         thumb = normalize(data, limits, info)  # the exact bytes to upload: thumb.data
 
-Modules: ``formats`` (allowlist, sniffing), ``headers`` (raw canvas sizes), ``probe``,
+Modules: ``formats`` (the format registry ``FORMATS`` and one module per format: signature,
+structure bounds, raw canvas, decoder memory, sample facts, decoder class, strict decode, draft
+plan, preload; ``formats.refused`` names the formats refused by signature), ``probe``,
 ``geometry`` (fit, draft, reduction), ``orientation``, ``modes``, ``icc``, ``resize``, ``encode``,
-``admission`` (memory budget), ``structure`` (block-count bounds walked before decoding),
-``decoder_memory`` (what each decoder holds beyond the bitmap), ``normalize``, ``models`` (results
-and ``describe``), ``limits`` (``ImageLimits``, owned here; ``shared.settings`` fills it in), ``decoders``
-(TIFF under our cap, HEIC/AVIF, TGA 2.0, OpenEXR), ``hdr`` and ``tonemap`` (EXR and float TIFF:
-linear-light resampling, exposure, ACES filmic, sRGB; numpy is imported only there, when such a
-file is decoded).
+``admission`` (memory budget), ``normalize``, ``models`` (results and ``describe``), ``limits``
+(``ImageLimits``, owned here; ``shared.settings`` fills it in), ``failures`` (errors that carry what was detected),
+``hdr`` and ``tonemap`` (EXR and float TIFF: linear-light resampling, exposure, ACES filmic, sRGB;
+numpy is imported only there and in ``formats.exr``, when such a file is decoded).
 
 Pure: imports :mod:`shared.core` and Pillow, never the Azure SDK, ``requests``, the settings module
 or anything else above it.

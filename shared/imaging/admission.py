@@ -17,6 +17,8 @@ from contextlib import contextmanager
 
 from shared.core.deadline import SHORTEST_WAIT_SECONDS, Deadline
 from shared.core.errors import Stage
+from shared.imaging.formats import FORMATS, format_named
+from shared.imaging.formats.spec import ImageFormat
 from shared.imaging.geometry import scaled_size
 from shared.imaging.models import ImageInfo
 from shared.imaging.modes import SIXTEEN_BIT_MODES
@@ -47,31 +49,34 @@ def bytes_per_pixel(mode: str) -> int:
     return 4
 
 
-def estimate_decode_bytes(info: ImageInfo) -> int:
+def estimate_decode_bytes(info: ImageInfo, formats: tuple[ImageFormat, ...] = FORMATS) -> int:
     """The peak memory ``normalize`` needs for this image, beyond the input bytes themselves.
 
     = the decoded bitmap, at the JPEG draft scale ``probe`` planned (an 8K JPEG decodes at 1/4,
       a 16K one at 1/8), in Pillow's storage (see ``bytes_per_pixel``)
     + the working copies after decoding, at 4 bytes a pixel: the reduced image (the decoded pixels
       divided by both axes' factors) and the resample's intermediate (at most as large); or, when
-      nothing is reduced, a converted copy of the decoded image (not for a JPEG in RGB or L, which
-      is resized as decoded) and two copies at the thumbnail size (resampled output, final output
-      or encoder buffer); the thumbnail size is ``info.target``, or the decoded size if unknown
+      nothing is reduced, a converted copy of the decoded image (not for a mode the format's
+      ``resized_as_decoded`` names, such as a JPEG in RGB or L) and two copies at the thumbnail
+      size (resampled output, final output or encoder buffer); the thumbnail size is
+      ``info.target``, or the decoded size if unknown
     + the strips converted one at a time while reducing, ``strips_bytes``, whenever there is a
       reduction (the header cannot always tell whether conversion is needed: an RGB PNG may carry
       a transparent colour)
     + ``info.decoder_bytes``: what the decoder itself holds beyond the bitmap (see
-      ``decoder_memory``: a progressive JPEG's coefficient buffer, WebP's canvas copies, ...)
+      each format's ``decoder_bytes``: a progressive JPEG's coefficient buffer, WebP's canvas
+      copies, ...)
     + ``FIXED_OVERHEAD_BYTES`` (decoder state, LANCZOS weight tables: a few KB once both axes are
       reduced to within twice the target).
 
     With ``decode_scale`` and ``reduce_factor`` at 1 (an ``ImageInfo`` not made by ``probe``) this
     is the full-size, worst-case figure.  The benchmark prints it next to the measured peak.
     """
+    entry = format_named(info.format, formats)
     if info.hdr:  # EXR and float TIFF take the linear-light path
         from shared.imaging.hdr import estimate_hdr_bytes
 
-        return estimate_hdr_bytes(info, FIXED_OVERHEAD_BYTES)
+        return estimate_hdr_bytes(info, FIXED_OVERHEAD_BYTES, entry.hdr_decode_bytes(info))
     width, height = scaled_size((info.width, info.height), info.decode_scale)
     decoded = width * height * bytes_per_pixel(info.mode)
     fx, fy = info.reduce_factors or (info.reduce_factor, info.reduce_factor)
@@ -79,7 +84,7 @@ def estimate_decode_bytes(info: ImageInfo) -> int:
         reduced = -(-width // fx) * -(-height // fy) * 4
         working = 2 * reduced + strips_bytes(width, fy, fx)
     else:
-        converted = 0 if info.format == "JPEG" and info.mode in ("RGB", "L") else width * height * 4
+        converted = 0 if info.mode in entry.resized_as_decoded else width * height * 4
         target = info.target or (width, height)
         working = converted + 2 * min(target[0] * target[1], width * height) * 4
     rows = ROW_POINTER_BYTES * height

@@ -7,7 +7,7 @@ factor as the 8-bit path (``geometry.reduce_factor``), converted to float32 one 
 (a float16 EXR channel is never copied whole), then resampled with LANCZOS to the exact fit; only
 that small image is tone-mapped (``shared.imaging.tonemap``), with the exposure chosen from it.
 
-numpy and the OpenEXR bindings are imported here and in ``decoders.exr`` only, i.e. only when an
+numpy and the OpenEXR bindings are imported here and in ``formats.exr`` only, i.e. only when an
 HDR image is decoded.
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 from PIL import Image, ImageFile
 
 from shared.core.errors import ErrorCode
-from shared.imaging.decoders.exr import ExrImageFile
 from shared.imaging.failures import decode_failure, image_error
+from shared.imaging.formats.exr import ExrImageFile
 from shared.imaging.geometry import Size, fit_within, reduce_factors, stored_box
 from shared.imaging.models import ImageInfo
 from shared.imaging.orientation import apply_orientation, read_orientation
@@ -31,13 +31,6 @@ from shared.imaging.resize import downscale, strip_bytes, strip_rows, tile_colum
 #: luminance, logs, curve temporaries), each 4 bytes a pixel of the fitted size.
 #: The estimate counts them at the reduced size (up to 4x the fitted pixels), so 8 suffice.
 TONEMAP_ARRAYS = 8
-
-#: The OpenEXR library's own buffers: a compressed and an uncompressed chunk per decoding thread,
-#: at least this much; more for a chunk of very wide scanlines (``exr_library_bytes``).
-EXR_LIBRARY_BYTES = 32 * 1024 * 1024
-
-#: The most scanlines an OpenEXR chunk holds (DWAB; ZIP and PXR24 hold 16, PIZ, B44 and DWAA 32).
-EXR_MAX_CHUNK_ROWS = 256
 
 #: Planes shrunk at once (the function instance's two cores).
 SHRINK_THREADS = 2
@@ -90,20 +83,20 @@ def render_hdr(
     return apply_orientation(picture, orientation), steps
 
 
-def estimate_hdr_bytes(info: ImageInfo, fixed_overhead: int) -> int:
+def estimate_hdr_bytes(info: ImageInfo, fixed_overhead: int, decoding: int) -> int:
     """Peak memory of ``render_hdr`` beyond the input bytes (see ``admission``), for the box
     reduction ``probe`` planned (``info.reduce_factors``).
 
-    = the decoded channels as stored (an EXR's every channel, in ``info.decoder_bytes``; a float
-      TIFF's ``F`` frame, 4 bytes a pixel, plus its decoder's)
+    = the decoded channels as stored and the decoder's buffers: ``info.decoder_bytes`` plus
+      ``decoding``, the format's ``hdr_decode_bytes`` (an EXR's beauty channels and the OpenEXR
+      library's chunk buffers; a float TIFF's ``F`` frame, 4 bytes a pixel)
     + per beauty plane, the reduced float32 plane; or, when nothing is reduced, three float32
       copies of it (converted, reduced canvas, resampled)
     + a float32 tile (counted twice) per shrinking thread, the tone-mapping arrays (counted at
-      the reduced size, no smaller than the fitted one), the library's buffers and
-      ``fixed_overhead``.
+      the reduced size, no smaller than the fitted one) and ``fixed_overhead``.
     """
     pixels = info.width * info.height
-    decoded = info.decoder_bytes + (0 if info.format == "OPENEXR" else pixels * 4)
+    decoded = info.decoder_bytes + decoding
     planes = {"L": 1, "LA": 2, "RGB": 3}.get(info.mode, 4)
     fx, fy = info.reduce_factors or (info.reduce_factor, info.reduce_factor)
     reduced = -(-info.width // fx) * -(-info.height // fy)
@@ -112,19 +105,7 @@ def estimate_hdr_bytes(info: ImageInfo, fixed_overhead: int) -> int:
     else:
         working = 3 * planes * pixels * 4
     tonemap = TONEMAP_ARRAYS * reduced * 4
-    library = exr_library_bytes(info) if info.format == "OPENEXR" else 0
-    return decoded + working + tonemap + library + fixed_overhead
-
-
-def exr_library_bytes(info: ImageInfo) -> int:
-    """The OpenEXR library's chunk buffers: a packed and an unpacked chunk of up to
-    ``EXR_MAX_CHUNK_ROWS`` rows of every channel.  For ordinary frames that is under
-    ``EXR_LIBRARY_BYTES``; a 40,000,000x1 half RGB row is one 240 MB chunk, which the library
-    allocates next to the decoded channels (in a worker granted only the 32 MB it failed with
-    EXR_ERR_OUT_OF_MEMORY)."""
-    rows = min(info.height, EXR_MAX_CHUNK_ROWS)
-    chunk = -(-info.decoder_bytes * rows // max(1, info.height))
-    return max(EXR_LIBRARY_BYTES, 2 * chunk)
+    return decoded + working + tonemap + fixed_overhead
 
 
 def _exr_planes(image: ExrImageFile, info: ImageInfo) -> list[Any]:

@@ -19,10 +19,10 @@ from contextlib import contextmanager
 from PIL import Image, ImageFile
 
 from shared.core.errors import ErrorCode
-from shared.imaging.decoders.jpeg import decode_strict
-from shared.imaging.decoders.png import check_crcs
 from shared.imaging.encode import encode_png
 from shared.imaging.failures import decode_failure, image_error
+from shared.imaging.formats import FORMATS, format_named
+from shared.imaging.formats.spec import ImageFormat
 from shared.imaging.geometry import Size, draft_request, fit_within, stored_box
 from shared.imaging.icc import to_srgb
 from shared.imaging.limits import ImageLimits
@@ -35,24 +35,27 @@ from shared.imaging.resize import Box, downscale
 CONTENT_TYPE = "image/png"
 
 
-def normalize(data: bytes, limits: ImageLimits, info: ImageInfo | None = None) -> Thumbnail:
+def normalize(
+    data: bytes, limits: ImageLimits, info: ImageInfo | None = None, *, formats: tuple[ImageFormat, ...] = FORMATS
+) -> Thumbnail:
     """The thumbnail to upload for ``data``: PNG, 8-bit, inside the box, under the byte limit.
 
     Probes first (every refusal of ``probe`` applies), then decodes.  A caller that already has
     ``probe(data, limits)`` passes it as ``info`` so the header is not inspected twice (counting a
     GIF's frames walks the whole file).  Raises ThumbnailError with the detected format, size and
-    mode in ``details``.
+    mode in ``details``.  ``formats`` is the format registry, as for ``probe``.
 
     The returned ``source`` is ``info`` with the orientation actually applied: a PNG's ``eXIf``
     chunk may follow the pixel data, where the header-only probe cannot see it.
     """
     started = time.perf_counter()
     try:
-        with _opened(data, limits, info) as (image, probed):
+        with _opened(data, limits, info, formats) as (image, probed):
             if probed.hdr:
                 picture, source, steps = _render_hdr(image, probed, limits)
             else:
-                picture, source, steps = _render(image, data, probed, (limits.max_width, limits.max_height))
+                entry = format_named(probed.format, formats)
+                picture, source, steps = _render(image, data, probed, (limits.max_width, limits.max_height), entry)
         encoded, final, notes = encode_png(picture, limits.max_output_bytes, source)
     except MemoryError as exc:
         raise out_of_memory("decoding", len(data), info) from exc
@@ -70,27 +73,27 @@ def normalize(data: bytes, limits: ImageLimits, info: ImageInfo | None = None) -
 
 @contextmanager
 def _opened(
-    data: bytes, limits: ImageLimits, info: ImageInfo | None
+    data: bytes, limits: ImageLimits, info: ImageInfo | None, formats: tuple[ImageFormat, ...]
 ) -> Iterator[tuple[ImageFile.ImageFile, ImageInfo]]:
     """The opened image and its description: probed here, or reopened for the caller's ``info``."""
     if info is None:
-        with open_checked(data, limits) as opened:
+        with open_checked(data, limits, formats) as opened:
             yield opened
     else:
-        with open_probed(data, limits, info) as image:
+        with open_probed(data, limits, info, formats) as image:
             yield image, info
 
 
 def _render(
-    image: ImageFile.ImageFile, data: bytes, info: ImageInfo, box: Size
+    image: ImageFile.ImageFile, data: bytes, info: ImageInfo, box: Size, entry: ImageFormat
 ) -> tuple[Image.Image, ImageInfo, list[str]]:
     """Decode, shrink into ``box``, convert to an output mode in sRGB, orient; strip metadata.
 
     Returns the picture, ``info`` with the orientation found after decoding, and the steps.
     """
     steps: list[str] = []
-    region = _draft(image, info, box, steps)
-    pixels = _decode(image, info, data)
+    region = _draft(image, info, box, steps, entry)
+    pixels = _decode(image, info, data, entry)
     # Read again: a PNG's eXIf chunk may follow the pixels, where the probe could not see it.
     info = dataclasses.replace(info, orientation=read_orientation(image))
     fit = fit_within((info.width, info.height), stored_box(box, info.orientation))
@@ -130,37 +133,36 @@ def _finish(picture: Image.Image, icc: object, orientation: int, steps: list[str
     return apply_orientation(picture, orientation)
 
 
-def _draft(image: ImageFile.ImageFile, info: ImageInfo, box: Size, steps: list[str]) -> Box | None:
-    """Ask the JPEG decoder for a DCT-scaled decode (1/2, 1/4, 1/8) at no less than twice the final
-    size; the box is swapped for orientations 5-8 so the scale is right for the rotated result.
-    Returns the picture's region in decoded pixels, or ``None`` when nothing was drafted."""
-    if info.format != "JPEG":
-        return None
+def _draft(image: ImageFile.ImageFile, info: ImageInfo, box: Size, steps: list[str], entry: ImageFormat) -> Box | None:
+    """Ask the decoder for a reduced decode (JPEG: DCT scaling, 1/2, 1/4, 1/8) at no less than
+    twice the final size; the box is swapped for orientations 5-8 so the scale is right for the
+    rotated result.  Returns the picture's region in decoded pixels, or ``None`` when nothing was
+    drafted."""
     fit = fit_within((info.width, info.height), stored_box(box, info.orientation))
-    drafted = image.draft(None, draft_request(fit))
-    if drafted is None:
+    region = entry.draft(image, draft_request(fit))
+    if region is None:
         return None
-    _mode, region = drafted
     scale = round(info.width / region[2])
     if scale > 1:
         steps.append(f"draft 1/{scale}")
     return region
 
 
-def _decode(image: ImageFile.ImageFile, info: ImageInfo, data: bytes | None = None) -> Image.Image:
+def _decode(
+    image: ImageFile.ImageFile, info: ImageInfo, data: bytes | None = None, entry: ImageFormat | None = None
+) -> Image.Image:
     """The decoded pixels; truncation and damage become CORRUPT_IMAGE (truncated images are never
     accepted: ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays off).
 
-    With ``data``, damage the format can show is looked for as well: a JPEG is decoded by a strict
-    libjpeg-turbo (``decoders.jpeg``), which refuses what Pillow's decoder only warns about, and a
-    PNG's chunk CRCs are checked (``decoders.png``).  The JPEG's pixels are then a new image;
-    for every other format they are ``image`` itself.
+    With ``data`` and the format's ``entry``, the format's own decode runs, which looks for the
+    damage the format can show: a JPEG is decoded by a strict libjpeg-turbo (``formats.jpeg``),
+    which refuses what Pillow's decoder only warns about, and a PNG's chunk CRCs are checked
+    (``formats.png``).  The JPEG's pixels are then a new image; for the other formats they are
+    ``image`` itself.
     """
     try:
-        if data is not None and info.format == "JPEG":
-            return decode_strict(image, data)
-        if data is not None and info.format == "PNG":
-            check_crcs(data)
+        if data is not None and entry is not None:
+            return entry.decode(image, data)
         image.load()
     except Image.DecompressionBombError as exc:
         raise image_error(ErrorCode.IMAGE_TOO_MANY_PIXELS, str(exc), info) from exc

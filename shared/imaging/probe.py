@@ -17,24 +17,14 @@ from PIL import Image, ImageFile, PngImagePlugin
 
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging.admission import estimate_decode_bytes
-from shared.imaging.decoder_memory import decoder_bytes, icc_bytes, opening_bytes
-from shared.imaging.decoders import extra_decoder_bytes, sample_facts
 from shared.imaging.failures import image_error, is_out_of_memory
-from shared.imaging.formats import allowed_formats, decoder_for, sniff
-from shared.imaging.geometry import (
-    draft_request,
-    fit_within,
-    jpeg_draft_scale,
-    reduce_factor,
-    reduce_factors,
-    scaled_size,
-    stored_box,
-)
-from shared.imaging.headers import gif_screen, pillow_would_object, raw_canvas
+from shared.imaging.formats import FORMATS, allowed_formats, decoder_for, format_named, sniff
+from shared.imaging.formats.spec import ImageFormat
+from shared.imaging.geometry import fit_within, reduce_factor, reduce_factors, scaled_size, stored_box
+from shared.imaging.icc import icc_bytes
 from shared.imaging.limits import ImageLimits
 from shared.imaging.models import ImageInfo
 from shared.imaging.orientation import read_orientation
-from shared.imaging.structure import JpegLayout, check_structure
 
 #: What Pillow's decoders raise for a damaged header or stream.  MemoryError is deliberately not
 #: here: running out of memory says nothing about the file.
@@ -57,10 +47,13 @@ _LIMIT_MESSAGES = (
 )
 
 
-def probe(data: bytes, limits: ImageLimits) -> ImageInfo:
-    """Describe the image from its header alone; raise ThumbnailError if we will not decode it."""
+def probe(data: bytes, limits: ImageLimits, *, formats: tuple[ImageFormat, ...] = FORMATS) -> ImageInfo:
+    """Describe the image from its header alone; raise ThumbnailError if we will not decode it.
+
+    ``formats`` is the format registry (``shared.imaging.formats.FORMATS`` unless a caller brings
+    its own)."""
     try:
-        with open_checked(data, limits) as (_image, info):
+        with open_checked(data, limits, formats) as (_image, info):
             return info
     except MemoryError as exc:
         raise out_of_memory("probe", len(data)) from exc
@@ -84,7 +77,9 @@ def out_of_memory(
 
 
 @contextmanager
-def open_probed(data: bytes, limits: ImageLimits, info: ImageInfo) -> Iterator[ImageFile.ImageFile]:
+def open_probed(
+    data: bytes, limits: ImageLimits, info: ImageInfo, formats: tuple[ImageFormat, ...] = FORMATS
+) -> Iterator[ImageFile.ImageFile]:
     """The opened (not yet decoded) image for bytes ``probe`` already described as ``info``.
 
     Skips the costly part of ``probe`` (sniffing and walking the file to count frames) and parses
@@ -92,8 +87,8 @@ def open_probed(data: bytes, limits: ImageLimits, info: ImageInfo) -> Iterator[I
     ``limits`` still apply (both are arithmetic on ``info``).  Raises ValueError if ``info`` does not
     describe these bytes, so a caller mixing up blobs cannot skip the checks.
     """
-    check_blob_size(data, limits)
-    decoder = decoder_for(info.format, limits, len(data))
+    check_blob_size(data, limits, formats)
+    decoder = decoder_for(info.format, limits, len(data), formats)
     check_pixel_cap({**info.as_dict(), "bytes": len(data)}, limits)
     image = _open(decoder, info.format, data)
     try:
@@ -105,57 +100,67 @@ def open_probed(data: bytes, limits: ImageLimits, info: ImageInfo) -> Iterator[I
 
 
 @contextmanager
-def open_checked(data: bytes, limits: ImageLimits) -> Iterator[tuple[ImageFile.ImageFile, ImageInfo]]:
+def open_checked(
+    data: bytes, limits: ImageLimits, formats: tuple[ImageFormat, ...] = FORMATS
+) -> Iterator[tuple[ImageFile.ImageFile, ImageInfo]]:
     """The opened (not yet decoded) image and its description, after every header check.
 
     The image is closed on exit.  ``normalize`` decodes it inside this block; ``probe`` does not.
     """
-    check_blob_size(data, limits)
-    fmt = sniff(data)
-    decoder = decoder_for(fmt, limits, len(data))
-    assert fmt is not None  # decoder_for refuses unknown bytes
-    _check_raw_canvas(fmt, data, limits)
-    jpeg = check_structure(fmt, data)  # before Pillow parses chunks, markers or IFDs in Python
-    image = _open(decoder, fmt, data)
+    check_blob_size(data, limits, formats)
+    fmt = sniff(data, formats)
+    decoder = decoder_for(fmt, limits, len(data), formats)
+    entry = format_named(fmt, formats)
+    _check_raw_canvas(entry, data, limits)
+    layout = entry.check_structure(data)  # before Pillow parses chunks, markers or IFDs in Python
+    image = _open(decoder, entry.name, data)
     try:
-        known = {"format": fmt, "width": image.width, "height": image.height, "mode": image.mode, "bytes": len(data)}
+        known = {
+            "format": entry.name,
+            "width": image.width,
+            "height": image.height,
+            "mode": image.mode,
+            "bytes": len(data),
+        }
         check_pixel_cap(known, limits)  # before counting frames, which walks the whole file
-        info = _describe(image, fmt, data, limits, jpeg)
-        check_decode_cap(info, limits)
+        info = _describe(image, entry, data, limits, layout)
+        check_decode_cap(info, limits, formats)
         yield image, info
     finally:
         image.close()
 
 
-def check_blob_size(data: bytes, limits: ImageLimits) -> None:
+def check_blob_size(data: bytes, limits: ImageLimits, formats: tuple[ImageFormat, ...] = FORMATS) -> None:
     """EMPTY_BLOB for zero bytes, BLOB_TOO_LARGE above ``max_input_bytes`` (before any parsing)."""
     if not data:
         raise image_error(ErrorCode.EMPTY_BLOB, "the blob has zero bytes", bytes=0)
     if len(data) > limits.max_input_bytes:
-        fmt = sniff(data)
+        fmt = sniff(data, formats)
         raise image_error(
             ErrorCode.BLOB_TOO_LARGE,
             f"the blob has {len(data):,} bytes, more than the limit of {limits.max_input_bytes:,}",
             format=fmt or "unknown",
             bytes=len(data),
             max_input_bytes=limits.max_input_bytes,
-            **_header_facts(fmt, data, limits),
+            **_header_facts(fmt, data, limits, formats),
         )
 
 
-def _header_facts(fmt: str | None, data: bytes, limits: ImageLimits) -> dict[str, Any]:
+def _header_facts(
+    fmt: str | None, data: bytes, limits: ImageLimits, formats: tuple[ImageFormat, ...]
+) -> dict[str, Any]:
     """Width, height and mode for an error's details when the header says them cheaply, else {}.
 
     Best effort, for a blob refused before decoding: WebP and GIF from their raw headers (their
     decoders act on size while opening), other allowed formats by parsing the header only.
     """
-    if fmt is None or fmt not in allowed_formats(limits):
+    if fmt is None or fmt not in allowed_formats(limits, formats):
         return {}
-    canvas = raw_canvas(fmt, data)
+    canvas = format_named(fmt, formats).raw_canvas(data)
     if canvas is not None:
         return {"width": canvas[0], "height": canvas[1]}
     try:
-        with decoder_for(fmt, limits, len(data))(io.BytesIO(data)) as image:
+        with decoder_for(fmt, limits, len(data), formats)(io.BytesIO(data)) as image:
             return {"width": image.width, "height": image.height, "mode": image.mode}
     except DECODE_ERRORS:
         return {}
@@ -166,7 +171,7 @@ def check_pixel_cap(known: dict[str, Any], limits: ImageLimits) -> None:
 
     ``known`` holds the header's ``format``, ``width`` and ``height`` (and whatever else belongs in
     the error's details).  This is the one size limit for every decoder: TIFF is decoded by
-    ``decoders.tiff.CappedTiffImageFile``, which skips Pillow's process-wide
+    ``formats.tiff.CappedTiffImageFile``, which skips Pillow's process-wide
     ``Image.MAX_IMAGE_PIXELS`` check, so that check neither refuses nor warns about a TIFF our cap
     allows.  (GIF's equivalent is checked from the raw header, see ``_check_raw_canvas``.)
     """
@@ -175,12 +180,12 @@ def check_pixel_cap(known: dict[str, Any], limits: ImageLimits) -> None:
         raise _too_many_pixels(known, limits.max_pixels, "MAX_IMAGE_PIXELS")
 
 
-def check_decode_cap(info: ImageInfo, limits: ImageLimits) -> None:
+def check_decode_cap(info: ImageInfo, limits: ImageLimits, formats: tuple[ImageFormat, ...] = FORMATS) -> None:
     """IMAGE_TOO_COMPLEX (``limit: memory-cap``) when decoding needs more than one decode may have
     (``limits.decode_cap_bytes``, from ``INSTANCE_MEMORY_MB``): such a file is refused from its
     header, instead of running alone over the whole budget or being granted more than the
     instance has."""
-    needed = estimate_decode_bytes(info)
+    needed = estimate_decode_bytes(info, formats)
     if needed > limits.decode_cap_bytes:
         raise _over_cap(needed, limits, info)
 
@@ -198,25 +203,36 @@ def _over_cap(needed: int, limits: ImageLimits, info: ImageInfo | None = None, *
     )
 
 
-def _check_raw_canvas(fmt: str, data: bytes, limits: ImageLimits) -> None:
+def _check_raw_canvas(entry: ImageFormat, data: bytes, limits: ImageLimits) -> None:
     """The pixel cap for decoders that allocate or check while opening (WebP, GIF).
 
     Pillow's GIF decoder runs Pillow's own bomb check when the first frame outgrows the screen;
     such a GIF is refused here if that check would object, so it never warns.
     """
-    canvas = raw_canvas(fmt, data)
+    canvas = entry.raw_canvas(data)
     if canvas is None:
         return
     width, height = canvas
-    known: dict[str, Any] = {"format": fmt, "width": width, "height": height, "bytes": len(data)}
+    known: dict[str, Any] = {"format": entry.name, "width": width, "height": height, "bytes": len(data)}
     if width * height > limits.max_pixels:
         raise _too_many_pixels(known, limits.max_pixels, "MAX_IMAGE_PIXELS")
-    opening = opening_bytes(data)  # WebP's decoder sets up its canvases while opening
+    opening = entry.opening_bytes(data)  # WebP's decoder sets up its canvases while opening
     if opening > limits.decode_cap_bytes:
         raise _over_cap(opening, limits, None, **known)
-    if fmt == "GIF" and canvas != gif_screen(data) and pillow_would_object(width * height):
+    if entry.grows_canvas(data, canvas) and pillow_would_object(width * height):
         threshold = Image.MAX_IMAGE_PIXELS or 0
         raise _too_many_pixels(known, threshold, "Pillow's GIF decoder limit (PIL.Image.MAX_IMAGE_PIXELS)")
+
+
+def pillow_would_object(pixels: int) -> bool:
+    """Whether Pillow's own, process-wide bomb check would warn about (or refuse) this many pixels.
+
+    Some decoders run that check internally while decoding (TIFF always, GIF when a frame outgrows
+    the screen).  We read the threshold, never change it: callers refuse such images themselves
+    with IMAGE_TOO_MANY_PIXELS, so Pillow's DecompressionBombWarning is never emitted.
+    """
+    threshold = Image.MAX_IMAGE_PIXELS
+    return threshold is not None and pixels > threshold
 
 
 def _too_many_pixels(known: dict[str, Any], cap: int, what: str) -> ThumbnailError:
@@ -254,30 +270,29 @@ def explain(exc: BaseException) -> str:
 
 
 def _describe(
-    image: ImageFile.ImageFile, fmt: str, data: bytes, limits: ImageLimits, jpeg: JpegLayout | None
+    image: ImageFile.ImageFile, entry: ImageFormat, data: bytes, limits: ImageLimits, layout: Any
 ) -> ImageInfo:
-    """The header's facts plus the decode plan for these limits (see ``ImageInfo``)."""
+    """The header's facts plus the decode plan for these limits (see ``ImageInfo``); ``layout``
+    is what the format's structure walk learnt."""
     width, height = image.size
     orientation = read_orientation(image)
     fit = fit_within((width, height), stored_box((limits.max_width, limits.max_height), orientation))
-    decode_scale = jpeg_draft_scale(image.size, draft_request(fit)) if fmt == "JPEG" else 1
+    decode_scale = entry.decode_scale(image.size, fit)
     decoded = scaled_size(image.size, decode_scale)
     return ImageInfo(
-        format=fmt,
+        format=entry.name,
         width=width,
         height=height,
         mode=image.mode,
-        frames=_count_frames(image, fmt, data),
+        frames=_count_frames(image, entry.name, data),
         byte_size=len(data),
         orientation=orientation,
         decode_scale=decode_scale,
         reduce_factor=reduce_factor(decoded, fit),
         reduce_factors=reduce_factors(decoded, fit),
         target=fit,
-        decoder_bytes=decoder_bytes(image, fmt, data, jpeg, limits.memory_budget_bytes)
-        + extra_decoder_bytes(image, fmt, len(data))
-        + icc_bytes(image),
-        **sample_facts(image, fmt),
+        decoder_bytes=entry.decoder_bytes(image, data, layout, limits.memory_budget_bytes) + icc_bytes(image),
+        **entry.sample_facts(image),
     )
 
 

@@ -29,9 +29,8 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from shared.core.errors import ErrorCode, ThumbnailError
-from shared.imaging.decoder_memory import opening_bytes
-from shared.imaging.decoders import preload
 from shared.imaging.failures import image_error
+from shared.imaging.formats import opening_bytes, preload
 from shared.imaging.limits import ImageLimits
 from shared.imaging.normalize import normalize
 from shared.imaging.probe import probe
@@ -146,7 +145,7 @@ def serve(channel_in: IO[bytes], channel_out: IO[bytes], run: Job = run_job, spi
 
 
 def _preload(header: dict[str, Any]) -> None:
-    """Load a normalize job's decoder libraries before its limit is set (``decoders.preload``)."""
+    """Load a normalize job's decoder libraries before its limit is set (``formats.preload``)."""
     info = header.get("info") if header.get("op") == "normalize" else None
     if isinstance(info, dict):
         preload(info.get("format"), bool(info.get("hdr")))

@@ -8,7 +8,7 @@ about 37 dB; the stripes and flat grey of a desynchronised scan are 8-24 dB).
 
 What a decoder can see depends on the format.  PNG has a CRC-32 on every chunk, so any damage
 anywhere is seen (the PNG property runs over cut, flipped, zeroed and overwritten bytes).  JPEG has
-no checksum; the strict libjpeg-turbo decode (``decoders.jpeg``) sees what a crashed or interrupted
+no checksum; the strict libjpeg-turbo decode (``formats.jpeg``) sees what a crashed or interrupted
 write leaves (the scan cut anywhere, with or without an EOI appended; the rest of the scan
 overwritten), which is the JPEG property.  It cannot see everything: a flipped magnitude bit or a
 changed quantisation table is another valid JPEG (19 of 150 seeded single-bit flips in a baseline

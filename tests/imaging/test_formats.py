@@ -112,7 +112,7 @@ def test_tiff_is_on_by_default_and_allow_tiff_false_turns_it_off(limits):
 
 def test_allowlist_is_exactly_the_issue_list():
     assert allowed_formats(default_limits()) == (
-        "PNG", "JPEG", "WEBP", "GIF", "BMP", "AVIF", "HEIF", "OPENEXR", "TGA", "TIFF"
+        "PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF", "AVIF", "HEIF", "OPENEXR", "TGA"
     )  # fmt: skip
     assert "TIFF" not in allowed_formats(default_limits(allow_tiff=False))
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 import shared.imaging as imaging
 from shared.imaging import describe, normalize, probe
+from shared.imaging.formats import FORMATS
 from tests.imaging.factories import encode, exif_bytes, quadrants
 
 #: The module, not the function of the same name that ``shared.imaging`` exports.
@@ -34,10 +35,13 @@ def test_public_names():
 
 
 def test_normalize_keeps_its_two_argument_call():
-    # The pipeline calls normalize(data, limits); info is an optional, keyword-compatible addition.
+    # The pipeline calls normalize(data, limits); info is an optional, keyword-compatible addition,
+    # and the format registry an optional keyword.
     parameters = inspect.signature(normalize).parameters
-    assert list(parameters) == ["data", "limits", "info"]
+    assert list(parameters) == ["data", "limits", "info", "formats"]
     assert parameters["info"].default is None
+    assert parameters["formats"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert parameters["formats"].default is FORMATS
 
 
 def test_results_are_frozen(limits):

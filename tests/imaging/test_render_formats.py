@@ -28,8 +28,8 @@ from bench.formats_corpus import (
 )
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging import describe, estimate_decode_bytes, normalize, probe
-from shared.imaging.decoders.exr import beauty_channels
 from shared.imaging.formats import sniff
+from shared.imaging.formats.exr import beauty_channels
 from shared.imaging.limits import API_MAX_THUMBNAIL_BYTES
 from shared.settings import ImageLimits, default_limits
 from tests.imaging.factories import BLUE, RED, nearly, quadrants, reopen, tiff16_rgb

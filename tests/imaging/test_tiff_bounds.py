@@ -16,7 +16,8 @@ from PIL import Image
 from bench.hostile import bigtiff, many_strips
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging import normalize, probe
-from shared.imaging.structure import MAX_FRAMES, MAX_TIFF_CHUNKS
+from shared.imaging.formats.bounds import MAX_FRAMES
+from shared.imaging.formats.tiff import MAX_TIFF_CHUNKS
 from shared.settings import default_limits
 
 LIMITS = default_limits(allow_tiff=True)

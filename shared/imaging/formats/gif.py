@@ -1,9 +1,8 @@
-"""Canvas sizes read straight from raw header bytes, for the decoders that act on size while opening.
+"""GIF: its signature, the one walk of its blocks (frame count and bound), and its raw canvas.
 
-Most of Pillow's decoders only parse their header when opened, so the pixel cap can be checked on
-the size they report.  Two act on the size first: the WebP decoder allocates its canvas while
-opening, and the GIF decoder grows the canvas to the first frame's extent and runs Pillow's
-process-wide bomb check on it.  For those the size is read here, before Pillow sees the bytes.
+Pillow's GIF decoder grows the canvas to the first frame's extent while opening and runs Pillow's
+process-wide bomb check on it, so the canvas is read here from the raw bytes, before Pillow sees
+them: a GIF can declare a 1x1 screen and a 65535x65535 first frame.
 """
 
 from __future__ import annotations
@@ -11,34 +10,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
-from PIL import Image
+from PIL import GifImagePlugin, ImageFile
 
+from shared.imaging.formats.bounds import MAX_FRAMES, too_complex
+from shared.imaging.formats.spec import ImageFormat
 from shared.imaging.geometry import Size
-
-
-def raw_canvas(fmt: str, data: bytes) -> Size | None:
-    """The canvas the decoder will use, for formats where it matters before opening; else ``None``."""
-    if fmt == "WEBP":
-        return webp_canvas(data)
-    if fmt == "GIF":
-        return gif_canvas(data)
-    return None
-
-
-def webp_canvas(data: bytes) -> Size | None:
-    """Canvas size from the first WebP chunk (VP8X extended, VP8L lossless or VP8 lossy)."""
-    chunk = data[12:16]
-    if chunk == b"VP8X" and len(data) >= 30:
-        width = int.from_bytes(data[24:27], "little") + 1
-        height = int.from_bytes(data[27:30], "little") + 1
-        return width, height
-    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
-        width, height = struct.unpack_from("<HH", data, 26)
-        return width & 0x3FFF, height & 0x3FFF
-    return None
 
 
 def gif_canvas(data: bytes) -> Size | None:
@@ -96,12 +72,30 @@ def _skip_sub_blocks(data: bytes, pos: int) -> int:
     return pos + 1
 
 
-def pillow_would_object(pixels: int) -> bool:
-    """Whether Pillow's own, process-wide bomb check would warn about (or refuse) this many pixels.
+def count_gif_frames(data: bytes) -> int:
+    """Image descriptors in a GIF; ImageTooComplex past ``MAX_FRAMES``."""
+    frames = 0
+    for _position in gif_image_descriptors(data):
+        frames += 1
+        if frames > MAX_FRAMES:
+            raise too_complex("frames", "GIF", f"more than {MAX_FRAMES:,} frames", data, MAX_FRAMES)
+    return max(1, frames)
 
-    Some decoders run that check internally while decoding (TIFF always, GIF when a frame outgrows
-    the screen).  We read the threshold, never change it: callers refuse such images themselves
-    with IMAGE_TOO_MANY_PIXELS, so Pillow's DecompressionBombWarning is never emitted.
-    """
-    threshold = Image.MAX_IMAGE_PIXELS
-    return threshold is not None and pixels > threshold
+
+def _grows_canvas(data: bytes, canvas: Size) -> bool:
+    """Whether the first frame outgrows the declared screen (Pillow then enlarges the image)."""
+    return canvas != gif_screen(data)
+
+
+def _decoder() -> type[ImageFile.ImageFile]:
+    return GifImagePlugin.GifImageFile
+
+
+FORMAT = ImageFormat(
+    "GIF",
+    matches=lambda data: data.startswith((b"GIF87a", b"GIF89a")),
+    decoder=_decoder,
+    check_structure=count_gif_frames,
+    raw_canvas=gif_canvas,
+    grows_canvas=_grows_canvas,
+)

@@ -32,6 +32,8 @@ from PIL import ImageFile
 
 from shared.core.errors import ErrorCode
 from shared.imaging.failures import image_error
+from shared.imaging.formats.spec import ImageFormat
+from shared.imaging.models import ImageInfo
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -46,6 +48,13 @@ _TILED, _LONG_NAMES, _DEEP, _MULTIPART = 0x200, 0x400, 0x800, 0x1000
 MAX_ATTRIBUTES = 1024
 MAX_CHANNELS = 1024
 MAX_PARTS = 64
+#: The OpenEXR library's own buffers: a compressed and an uncompressed chunk per decoding thread,
+#: at least this much; more for a chunk of very wide scanlines (``exr_library_bytes``).
+EXR_LIBRARY_BYTES = 32 * 1024 * 1024
+
+#: The most scanlines an OpenEXR chunk holds (DWAB; ZIP and PXR24 hold 16, PIZ, B44 and DWAA 32).
+EXR_MAX_CHUNK_ROWS = 256
+
 _PREFERRED_LAYERS = ("beauty", "combined", "rgba", "rgb", "color")
 
 
@@ -249,3 +258,44 @@ class ExrImageFile(ImageFile.ImageFile):
                 raise SyntaxError(f"the decoded channel {name} is not {self.width}x{self.height}")
             planes.append(np.frombuffer(samples, dtype).reshape(self.height, self.width))
         return planes
+
+
+def exr_library_bytes(info: ImageInfo) -> int:
+    """The OpenEXR library's chunk buffers: a packed and an unpacked chunk of up to
+    ``EXR_MAX_CHUNK_ROWS`` rows of every channel.  For ordinary frames that is under
+    ``EXR_LIBRARY_BYTES``; a 40,000,000x1 half RGB row is one 240 MB chunk, which the library
+    allocates next to the decoded channels (in a worker granted only the 32 MB it failed with
+    EXR_ERR_OUT_OF_MEMORY)."""
+    rows = min(info.height, EXR_MAX_CHUNK_ROWS)
+    chunk = -(-info.decoder_bytes * rows // max(1, info.height))
+    return max(EXR_LIBRARY_BYTES, 2 * chunk)
+
+
+def _header(image: ImageFile.ImageFile) -> ExrHeader:
+    if not isinstance(image, ExrImageFile):
+        raise TypeError(f"an OPENEXR entry was given a {type(image).__name__}")
+    return image.exr
+
+
+def _sample_facts(image: ImageFile.ImageFile) -> dict[str, Any]:
+    return {"bit_depth": _header(image).bit_depth, "hdr": True}
+
+
+def _beauty_bytes(image: ImageFile.ImageFile, _data: bytes, _layout: Any, _budget: int) -> int:
+    """The beauty channels as stored (only they are decoded; the HDR estimate counts no Pillow
+    frame for an EXR)."""
+    return _header(image).decoded_bytes
+
+
+def _decoder() -> type[ImageFile.ImageFile]:
+    return ExrImageFile
+
+
+FORMAT = ImageFormat(
+    "OPENEXR",
+    matches=lambda data: data.startswith(MAGIC),
+    decoder=_decoder,
+    decoder_bytes=_beauty_bytes,
+    sample_facts=_sample_facts,
+    hdr_decode_bytes=exr_library_bytes,
+)

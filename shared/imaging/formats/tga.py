@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from PIL import ImageFile, TgaImagePlugin
 
+from shared.imaging.formats.spec import ImageFormat
+
 FOOTER = b"TRUEVISION-XFILE.\x00"
 
 
@@ -20,3 +22,6 @@ def is_tga2(data: bytes) -> bool:
 
 def tga_decoder() -> type[ImageFile.ImageFile]:
     return TgaImagePlugin.TgaImageFile
+
+
+FORMAT = ImageFormat("TGA", matches=is_tga2, decoder=tga_decoder)

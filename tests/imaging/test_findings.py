@@ -8,13 +8,16 @@ tests run the real worker (``python -m shared.sandbox.worker``) under its real a
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, TiffImagePlugin
 
-from bench.formats_corpus import avif_bytes, exr_bytes, float_tiff, uniform_exr
+from bench.formats_corpus import avif_bytes, exr_bytes, float_tiff, tga_bytes, uniform_exr
 from shared.core.errors import ErrorCode, ThumbnailError
 from shared.imaging import InProcessImages, normalize, probe
 from shared.imaging.formats import sniff
@@ -90,6 +93,51 @@ def test_an_exr_pixel_of_3e38_at_half_alpha_is_tone_mapped() -> None:
     data = exr_bytes({"R": colour, "G": colour, "B": colour, "A": alpha})
     thumb = normalize(data, LIMITS)
     assert thumb.width == 8
+
+
+def with_colour_map(tga: bytes, entries: int, entry_bits: int) -> bytes:
+    """A TGA as Pillow wrote it, with a colour map of ``entries`` x ``entry_bits`` inserted: the
+    colour map type byte set, the map's specification filled in and its bytes placed after the
+    image ID, where the TGA 2.0 specification puts them (Pillow's footer offsets are 0, so nothing
+    after them moves out of place)."""
+    head = bytearray(tga[:18])
+    head[1] = 1
+    head[3:8] = struct.pack("<HHB", 0, entries, entry_bits)
+    start = 18 + tga[0]
+    colour_map = bytes(index % 251 for index in range(entries * entry_bits // 8))
+    return bytes(head) + tga[18:start] + colour_map + tga[start:]
+
+
+def test_a_grey_and_alpha_tga_with_a_colour_map_is_read_as_grey_and_alpha() -> None:
+    """Pillow's TgaImagePlugin attaches a colour map to any image type; realising it while loading
+    turned this grey+alpha image into palette data, and the conversion for the resize raised
+    ``ValueError: conversion from L to La`` outside the decode's error handling (InternalError)."""
+    grey = Image.merge("LA", [Image.linear_gradient("L").resize((40, 30)), Image.new("L", (40, 30), 200)])
+    plain = tga_bytes(grey)
+    mapped = with_colour_map(plain, 2, 24)
+    assert sniff(mapped) == "TGA"
+    assert reopen(normalize(mapped, LIMITS).data).tobytes() == reopen(normalize(plain, LIMITS).data).tobytes()
+
+
+@settings(max_examples=25, derandomize=True, deadline=None)
+@given(
+    mode=st.sampled_from(["L", "LA", "RGB", "RGBA"]),
+    rle=st.booleans(),
+    entries=st.integers(1, 300),
+    entry_bits=st.sampled_from([16, 24, 32]),
+    seed=st.integers(0, 2**16),
+)
+def test_a_colour_map_on_a_grey_or_true_colour_tga_changes_nothing(
+    mode: str, rle: bool, entries: int, entry_bits: int, seed: int
+) -> None:
+    """Grey and true-colour TGAs (types 2, 3, 10, 11) are "a direct representation" of the pixels
+    (Truevision TGA 2.0 specification, image types): a colour map included for other applications
+    must not change the thumbnail."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (9, 13, len(mode)), np.uint8)
+    image = Image.fromarray(pixels[..., 0] if mode == "L" else pixels, mode)
+    plain = tga_bytes(image, rle=rle)
+    mapped = with_colour_map(plain, entries, entry_bits)
+    assert reopen(normalize(mapped, LIMITS).data).tobytes() == reopen(normalize(plain, LIMITS).data).tobytes()
 
 
 # -- valid files refused or wrong -----------------------------------------------------------------

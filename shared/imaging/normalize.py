@@ -20,7 +20,7 @@ from PIL import Image, ImageFile
 
 from shared.core.errors import ErrorCode
 from shared.imaging.decoders.jpeg import decode_strict
-from shared.imaging.decoders.png import check_crcs
+from shared.imaging.decoders.png import load_checked
 from shared.imaging.encode import encode_png
 from shared.imaging.failures import decode_failure, image_error
 from shared.imaging.geometry import Size, draft_request, fit_within, stored_box
@@ -160,8 +160,9 @@ def _decode(image: ImageFile.ImageFile, info: ImageInfo, data: bytes | None = No
         if data is not None and info.format == "JPEG":
             return decode_strict(image, data)
         if data is not None and info.format == "PNG":
-            check_crcs(data)
-        image.load()
+            load_checked(image, data)  # the CRCs are checked while the pixels decode
+        else:
+            image.load()
     except Image.DecompressionBombError as exc:
         raise image_error(ErrorCode.IMAGE_TOO_MANY_PIXELS, str(exc), info) from exc
     except (*DECODE_ERRORS, RuntimeError) as exc:  # RuntimeError: libavif's and libheif's failures

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import io
 import struct
-import threading
 import zlib
 
 from PIL import Image, ImageChops
+
+from shared.imaging.threads import beside
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -82,13 +83,9 @@ def _deflate(data: bytes, level: int) -> bytes:
         except BaseException as exc:  # handed to the calling thread, raised there
             first.append(exc)
 
-    thread = threading.Thread(target=deflate_first, name="png-deflate")
-    thread.start()
-    try:
-        second = _raw_deflate(view[middle:], level, zlib.Z_FINISH)
-        checksum = zlib.adler32(data)
-    finally:
-        thread.join()
+    second, checksum = beside(
+        deflate_first, lambda: (_raw_deflate(view[middle:], level, zlib.Z_FINISH), zlib.adler32(data))
+    )
     if isinstance(first[0], BaseException):
         raise first[0]
     return _zlib_header(level) + first[0] + second + struct.pack(">I", checksum)

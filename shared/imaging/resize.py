@@ -18,12 +18,12 @@ was slower than one call with both cores busy.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 
 from shared.imaging.geometry import Size, reduce_factors
 from shared.imaging.modes import Converter
+from shared.imaging.threads import beside
 
 #: A strip of the source converted at a time is about this many bytes (at 4 bytes per pixel).
 STRIP_BYTES = 2 * 1024 * 1024
@@ -34,7 +34,6 @@ Box = tuple[float, float, float, float]
 #: visible part of the work.  Measured on the 8K corpus frame (load 0.9-1.0, median of 7, three
 #: runs): reduce(4) 28-30 ms -> 21 ms.
 TWO_THREADS_FROM_PIXELS = 1_000_000
-THREADS = 2
 
 
 def downscale(
@@ -131,9 +130,22 @@ def _banded(
     place: Callable[[int], tuple[int, int]],
 ) -> Image.Image:
     """``out`` with ``make(start, end)`` pasted at ``place(start)`` for consecutive bands of
-    ``per_band`` lines covering ``length``, made on ``THREADS`` threads."""
+    ``per_band`` lines covering ``length``: every other band on a second thread (the bands do not
+    overlap, so neither thread writes where the other does)."""
     bands = [(start, min(length, start + per_band)) for start in range(0, length, per_band)]
-    with ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="resize") as pool:
-        for (start, _end), part in zip(bands, pool.map(lambda band: make(*band), bands), strict=True):
-            out.paste(part, place(start))
+    failed: list[BaseException] = []
+
+    def paste(share: list[tuple[int, int]]) -> None:
+        for start, end in share:
+            out.paste(make(start, end), place(start))
+
+    def odd_bands() -> None:
+        try:
+            paste(bands[1::2])
+        except BaseException as exc:  # handed to the calling thread, raised there
+            failed.append(exc)
+
+    beside(odd_bands, lambda: paste(bands[0::2]))
+    if failed:
+        raise failed[0]
     return out

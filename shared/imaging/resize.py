@@ -31,8 +31,8 @@ STRIP_BYTES = 2 * 1024 * 1024
 Box = tuple[float, float, float, float]
 
 #: A source of at least this many pixels is reduced on two threads; below it, thread start-up is a
-#: visible part of the work.  Measured on the 8K corpus frame (load 0.9-1.0, median of 7, three
-#: runs): reduce(4) 28-30 ms -> 21 ms.
+#: visible part of the work.  Measured on the 8K corpus frame (load 1.1, median of 9, three runs):
+#: reduce(4) 29.3-29.5 ms -> 17.6-17.7 ms.
 TWO_THREADS_FROM_PIXELS = 1_000_000
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from shared.ops.cli import _parser
-from shared.sandbox.pool import WORKER_ENV
+from shared.sandbox.spawn import WORKER_ENV
 from tests.repo import ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -33,7 +33,7 @@ AZD_VALUES = set(re.findall(r"\$\{(\w+)", (ROOT / "infra" / "main.parameters.jso
 PLATFORM_SETTINGS = set(
     re.findall(r"name: '([A-Z][A-Z0-9_]+)'", (ROOT / "infra/modules/function-app.bicep").read_text())
 )
-#: What the image workers' environment sets for the libraries they load (``shared.sandbox.pool.WORKER_ENV``).
+#: What the image workers' environment sets for the libraries they load (``shared.sandbox.spawn.WORKER_ENV``).
 WORKER_SETTINGS = set(WORKER_ENV) - set(os.environ)
 NOT_SETTINGS = (
     AZD_VALUES | PLATFORM_SETTINGS | WORKER_SETTINGS | {"RLIMIT_AS", "LOAD_TRUNCATED_IMAGES", "EXR_ERR_OUT_OF_MEMORY"}

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    import subprocess
+
     from azure.storage.blob import BlobServiceClient
 
     from shared.imaging import Thumbnail
@@ -441,13 +443,8 @@ def _upload(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 
 def _normalize(args: argparse.Namespace, env: dict[str, str]) -> int:
-    import dataclasses
-
-    from shared.core.errors import ThumbnailError
-    from shared.imaging import describe
-    from shared.ops.normalize import missing_inputs, normalize_all, normalize_plan
-    from shared.sandbox import image_stage
-    from shared.settings import SettingsError, load_image_limits, load_sandbox_settings
+    from shared.ops.normalize import missing_inputs, normalize_plan
+    from shared.sandbox.spawn import start_worker
 
     missing = missing_inputs(args.paths)
     if missing:
@@ -458,12 +455,36 @@ def _normalize(args: argparse.Namespace, env: dict[str, str]) -> int:
         raise CliError(EXIT_USAGE, plan)
     if to_stdout and not plan[0][0].is_file():
         raise CliError(EXIT_USAGE, f"{args.paths[0]} is not a file")
+    # The arguments hold: start one worker now, so its start-up runs while this process imports the
+    # settings, Pillow and the pipeline.  Only with IMAGE_ISOLATION unset (isolation is the default;
+    # a set value is parsed by the settings, and an unneeded worker is closed by image_stage).
+    started = [start_worker()] if "IMAGE_ISOLATION" not in env else []
+    try:
+        return _normalize_planned(plan, to_stdout, env, started)
+    finally:
+        for process in started:  # only when the settings failed before the stage adopted it
+            if process.returncode is None and process.stdin is not None and not process.stdin.closed:
+                process.stdin.close()
+                process.wait()
+
+
+def _normalize_planned(
+    plan: list[tuple[Path, Path]], to_stdout: bool, env: dict[str, str], started: list[subprocess.Popen[bytes]]
+) -> int:
+    import dataclasses
+
+    from shared.core.errors import ThumbnailError
+    from shared.imaging import describe
+    from shared.ops.normalize import normalize_all
+    from shared.sandbox import image_stage
+    from shared.settings import SettingsError, load_image_limits, load_sandbox_settings
+
     try:
         limits, sandbox = load_image_limits(env), load_sandbox_settings(env)
     except SettingsError as error:
         raise CliError(EXIT_USAGE, str(error)) from error
     # One stage for every file: its workers start once and stay warm (no more workers than files).
-    images = image_stage(limits, dataclasses.replace(sandbox, workers=min(sandbox.workers, len(plan))))
+    images = image_stage(limits, dataclasses.replace(sandbox, workers=min(sandbox.workers, len(plan))), started)
     try:
         results = normalize_all(images, [source for source, _ in plan])
     finally:

@@ -1,5 +1,9 @@
 """``normalize`` for people: one file, or many files and folders into an output folder, through one
-warm image stage, so a batch pays the worker start-up once."""
+warm image stage, so a batch pays the worker start-up once.
+
+Planning (``normalize_plan``, ``missing_inputs``) needs only the standard library, so the CLI can
+check its arguments and start a worker before it imports Pillow and the image stage.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,11 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shared.core.errors import ThumbnailError
-from shared.imaging import ImageStage, Thumbnail
-from shared.sandbox import SandboxedImages
+if TYPE_CHECKING:
+    from shared.core.errors import ThumbnailError
+    from shared.imaging import ImageStage, Thumbnail
 
 
 def normalize_plan(arguments: Sequence[str | Path]) -> list[tuple[Path, Path]] | str:
@@ -68,6 +73,8 @@ def normalize_all(images: ImageStage, sources: Sequence[Path]) -> list[Thumbnail
 
 
 def _normalize_one(images: ImageStage, source: Path) -> Thumbnail | ThumbnailError:
+    from shared.core.errors import ThumbnailError
+
     try:
         data = source.read_bytes()
         return images.normalize(data, images.probe(data))
@@ -77,5 +84,7 @@ def _normalize_one(images: ImageStage, source: Path) -> Thumbnail | ThumbnailErr
 
 def _images_at_once(images: ImageStage, files: int) -> int:
     """Files decoded at once: one per worker (in process: one)."""
+    from shared.sandbox import SandboxedImages
+
     workers = images.sandbox.workers if isinstance(images, SandboxedImages) else 1
     return max(1, min(workers, files))

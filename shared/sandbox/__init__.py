@@ -14,9 +14,26 @@ wall-clock limit.  A job over a limit, or a worker killed by a signal, becomes t
 
 Layer: above :mod:`shared.imaging` and :mod:`shared.core`, below :mod:`shared.settings` (which only
 imports :class:`SandboxSettings` from here).
+
+The pool is imported on first use of its names, not with the package: ``shared.sandbox.spawn`` must
+load without Pillow and the image stage, and the worker needs none of the pool.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from shared.sandbox.config import SandboxSettings
-from shared.sandbox.pool import SandboxedImages, image_stage
+
+if TYPE_CHECKING:
+    from shared.sandbox.pool import SandboxedImages, image_stage
 
 __all__ = ["SandboxSettings", "SandboxedImages", "image_stage"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("SandboxedImages", "image_stage"):
+        from shared.sandbox import pool
+
+        return getattr(pool, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -43,15 +41,7 @@ from shared.sandbox.frames import (
     thumbnail_from_json,
     write_frame,
 )
-
-WORKER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "shared.sandbox.worker")
-
-#: The worker's environment: the host's, with glibc's malloc held to two arenas.  Each arena
-#: reserves 64 MiB of address space, which counts against ``RLIMIT_AS`` even untouched; a decoder
-#: that starts threads (AVIF, HEIF) would otherwise spend the grant on reservations.  numpy's
-#: OpenBLAS starts one thread per core with a 32 MiB+ buffer each when numpy is imported (the first
-#: JPEG, EXR or float TIFF a worker decodes), inside the grant; one thread is all it needs here.
-WORKER_ENV = {**os.environ, "MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1"}
+from shared.sandbox.spawn import WORKER_COMMAND, start_worker
 
 #: How long a fresh worker may take to import Pillow and say it is ready (not part of any job's
 #: time limit: a busy machine can take seconds to start an interpreter).
@@ -71,19 +61,11 @@ class WorkerLostError(Exception):
 
 
 class Worker:
-    """One worker process and its two pipes."""
+    """One worker process and its two pipes: started here, or adopted when ``process`` was started
+    earlier by ``spawn.start_worker``."""
 
-    def __init__(self, command: Sequence[str]) -> None:
-        # A process group of its own: a terminal's Ctrl-C (SIGINT to the foreground group) is for the
-        # parent, which closes its workers; the workers end when their stdin closes.
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            list(command),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            close_fds=True,
-            env=WORKER_ENV,
-            process_group=0,
-        )
+    def __init__(self, command: Sequence[str], process: subprocess.Popen[bytes] | None = None) -> None:
+        self.process = process if process is not None else start_worker(command)
         assert self.process.stdin is not None
         assert self.process.stdout is not None
         self._to: IO[bytes] = self.process.stdin
@@ -173,13 +155,16 @@ class SandboxedImages:
     worker's command line (tests start a worker with extra operations; production never changes it).
     ``on_job`` receives each job's figures as the worker reported them (``op``, ``seconds``,
     ``peak_rss`` of the worker during the job, the address-space ``limit``; for a worker that was
-    lost, ``lost`` and no peak), for the benchmark and for logs.
+    lost, ``lost`` and no peak), for the benchmark and for logs.  ``started``: worker processes
+    already started by ``spawn.start_worker`` with ``command`` (the CLI starts one before its own
+    imports); they are the first of the ``workers``.
     """
 
     limits: ImageLimits
     sandbox: SandboxSettings
     command: Sequence[str] = WORKER_COMMAND
     on_job: Callable[[dict[str, Any]], None] | None = None
+    started: Sequence[subprocess.Popen[bytes]] = ()
     budget: MemoryBudget = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
@@ -192,7 +177,11 @@ class SandboxedImages:
         self._all: set[Worker] = set()
         self._closed = False
         self.replaced = 0
-        for _ in range(self.sandbox.workers):
+        if len(self.started) > self.sandbox.workers:
+            raise ValueError(f"{len(self.started)} workers started for a sandbox of {self.sandbox.workers}")
+        for process in self.started:
+            self._give(self._start(process))
+        for _ in range(self.sandbox.workers - len(self.started)):
             self._give(self._start())
 
     # -- the ImageStage protocol ---------------------------------------------------------------------
@@ -330,8 +319,8 @@ class SandboxedImages:
             self._idle.append(worker)
             self._free.notify()
 
-    def _start(self) -> Worker:
-        worker = Worker(self.command)
+    def _start(self, process: subprocess.Popen[bytes] | None = None) -> Worker:
+        worker = Worker(self.command, process)
         with self._lock:
             self._all.add(worker)
         return worker
@@ -376,8 +365,16 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def image_stage(limits: ImageLimits, sandbox: SandboxSettings) -> SandboxedImages | InProcessImages:
-    """The configured image stage: sandboxed, or in this process when ``IMAGE_ISOLATION=false``."""
+def image_stage(
+    limits: ImageLimits, sandbox: SandboxSettings, started: Sequence[subprocess.Popen[bytes]] = ()
+) -> SandboxedImages | InProcessImages:
+    """The configured image stage: sandboxed, or in this process when ``IMAGE_ISOLATION=false``.
+
+    ``started``: workers already started (see ``SandboxedImages``); in process they are not needed
+    and are closed here.
+    """
     if sandbox.isolate:
-        return SandboxedImages(limits, sandbox)
+        return SandboxedImages(limits, sandbox, started=started)
+    for process in started:
+        Worker(WORKER_COMMAND, process).close()
     return InProcessImages(limits)

@@ -61,7 +61,8 @@ def test_shrink_after_a_failed_best_level_scales_from_the_fast_result(monkeypatc
     def fake_save(image: Image.Image, level: int) -> bytes:
         return b"x" * (sizes[level] if image.size == (800, 500) else 500)
 
-    monkeypatch.setattr(encode_module, "save_png", fake_save)
+    monkeypatch.setattr(encode_module, "write_png", fake_save)  # the fast level's writer
+    monkeypatch.setattr(encode_module, "save_png", fake_save)  # Pillow's, for the best level
     info = ImageInfo(format="PNG", width=800, height=500, mode="RGB")
     _data, final, notes = encode_module.encode_png(Image.new("RGB", (800, 500)), 1000, info)
     ratio = math.sqrt(1000 / 1300) * 0.9

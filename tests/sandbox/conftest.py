@@ -12,6 +12,11 @@ from shared.settings import default_limits, default_sandbox
 
 FAULTY_WORKER = (sys.executable, "-m", "tests.sandbox.faulty_worker")
 
+#: Address space a test job gets beyond the worker's own and its input.  Not 0: even a job that
+#: allocates nothing of its own makes Python objects (the reply, a traceback), and whether the
+#: worker's heap already has room for them depends on what it happened to import.
+SMALL_GRANT = 32 * 2**20
+
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxedImages]:

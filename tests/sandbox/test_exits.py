@@ -21,7 +21,7 @@ from shared.sandbox import SandboxedImages
 from shared.sandbox.output import MAX_OUTPUT_BYTES
 from shared.settings import default_limits, default_sandbox
 from tests.imaging.factories import encode, quadrants
-from tests.sandbox.conftest import FAULTY_WORKER
+from tests.sandbox.conftest import FAULTY_WORKER, SMALL_GRANT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,7 +61,7 @@ def test_a_worker_ended_by_an_exception_is_reported_as_its_exit_not_a_signal(
     """The host killed a worker whose channel closed before the worker had finished exiting (a
     traceback takes milliseconds to print), and reported its own SIGKILL as the cause."""
     with pytest.raises(ThumbnailError) as caught:
-        faulty.call({"op": "escape", "grant": 0}, b"x")
+        faulty.call({"op": "escape", "grant": SMALL_GRANT}, b"x")
     error = caught.value
     assert error.code is ErrorCode.IMAGE_TOO_COMPLEX
     assert (error.details["limit"], error.details.get("exit_status")) == ("exit", 1), error.details
@@ -72,9 +72,10 @@ import sys
 from shared.sandbox import SandboxedImages
 from shared.sandbox.output import MAX_OUTPUT_BYTES
 from shared.settings import default_limits, default_sandbox
+from tests.sandbox.conftest import SMALL_GRANT
 command = (sys.executable, "-m", "tests.sandbox.faulty_worker")
 with SandboxedImages(default_limits(), default_sandbox(workers=1), command=command) as pool:
-    reply = pool.call({"op": "noisy", "lines": 130_000, "grant": 0}, b"x")
+    reply = pool.call({"op": "noisy", "lines": 130_000, "grant": SMALL_GRANT}, b"x")
     print(reply["lines"] * reply["line_bytes"])
 """
 

@@ -17,11 +17,12 @@ from shared.imaging import InProcessImages
 from shared.sandbox import SandboxedImages, image_stage
 from shared.settings import default_limits, default_sandbox
 from tests.imaging.factories import encode, quadrants
+from tests.sandbox.conftest import SMALL_GRANT
 
 
 def _failure(pool: SandboxedImages, header: dict[str, Any], data: bytes = b"x") -> ThumbnailError:
     with pytest.raises(ThumbnailError) as caught:
-        pool.call({"grant": 0, **header}, data)
+        pool.call({"grant": SMALL_GRANT, **header}, data)
     return caught.value
 
 
@@ -122,13 +123,13 @@ def test_the_same_allocation_within_its_grant_succeeds(sandbox: SandboxedImages)
 
 
 def test_output_written_to_stdout_by_a_library_does_not_corrupt_the_channel(sandbox: SandboxedImages) -> None:
-    assert sandbox.call({"op": "print", "grant": 0}, b"x")["printed"] is True
+    assert sandbox.call({"op": "print", "grant": SMALL_GRANT}, b"x")["printed"] is True
     _works(sandbox)
 
 
 def test_a_large_input_arrives_whole(sandbox: SandboxedImages) -> None:
     data = os.urandom(48 * 2**20)
-    reply, echoed = sandbox._run({"op": "echo", "grant": 0}, data, None)
+    reply, echoed = sandbox._run({"op": "echo", "grant": SMALL_GRANT}, data, None)
     assert reply["echo"] == len(data)
     assert echoed == data
 
@@ -138,7 +139,7 @@ def test_a_hung_job_does_not_hold_up_the_other_worker(sandbox: SandboxedImages) 
 
     def hang() -> None:
         try:
-            sandbox.call({"op": "sleep", "seconds": 60, "grant": 0}, b"x")
+            sandbox.call({"op": "sleep", "seconds": 60, "grant": SMALL_GRANT}, b"x")
         except ThumbnailError as error:
             errors.append(error)
 

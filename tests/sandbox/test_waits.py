@@ -21,7 +21,7 @@ from shared.imaging import MemoryBudget
 from shared.imaging.admission import admitted_by
 from shared.sandbox import SandboxedImages
 from shared.settings import default_limits, default_sandbox
-from tests.sandbox.conftest import FAULTY_WORKER
+from tests.sandbox.conftest import FAULTY_WORKER, SMALL_GRANT
 
 JOB_LIMIT = 0.5  # IMAGE_TIMEOUT_SECONDS for these tests
 SLACK = 0.4
@@ -36,13 +36,13 @@ def one_worker() -> Iterator[SandboxedImages]:
 
 
 def test_waiting_for_a_busy_worker_ends_in_time_for_the_job_to_fit(one_worker: SandboxedImages) -> None:
-    busy = threading.Thread(target=lambda: one_worker.call({"op": "echo", "grant": 0}, b""), daemon=True)
+    busy = threading.Thread(target=lambda: one_worker.call({"op": "echo", "grant": SMALL_GRANT}, b""), daemon=True)
     taken = one_worker._take(b"")  # the only worker is busy with another delivery's job
     try:
         busy.start()
         deadline = Deadline.after(JOB_LIMIT + 0.4, time.monotonic)
         with pytest.raises(ThumbnailError) as caught:
-            one_worker.call({"op": "echo", "grant": 0}, b"x", deadline=deadline)
+            one_worker.call({"op": "echo", "grant": SMALL_GRANT}, b"x", deadline=deadline)
         assert caught.value.code is ErrorCode.DEADLINE_REACHED
         assert caught.value.stage is Stage.IMAGE
         assert caught.value.transient
@@ -50,14 +50,14 @@ def test_waiting_for_a_busy_worker_ends_in_time_for_the_job_to_fit(one_worker: S
     finally:
         one_worker._give(taken)
     busy.join(timeout=5)
-    reply = one_worker.call({"op": "echo", "grant": 0}, b"abc", deadline=Deadline.after(5, time.monotonic))
+    reply = one_worker.call({"op": "echo", "grant": SMALL_GRANT}, b"abc", deadline=Deadline.after(5, time.monotonic))
     assert reply["echo"] == 3  # with time left, the same call simply runs
 
 
 def test_no_job_starts_when_its_time_limit_no_longer_fits(one_worker: SandboxedImages) -> None:
     deadline = Deadline.after(JOB_LIMIT / 2, time.monotonic)
     with pytest.raises(ThumbnailError) as caught:
-        one_worker.call({"op": "echo", "grant": 0}, b"x", deadline=deadline)
+        one_worker.call({"op": "echo", "grant": SMALL_GRANT}, b"x", deadline=deadline)
     assert caught.value.code is ErrorCode.DEADLINE_REACHED
 
 

@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import io
-import math
 import os
 import statistics
 import subprocess
@@ -48,10 +46,10 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np
-from PIL import Image
 
 from bench.corpus import ITEMS, ensure
+from bench.fidelity import psnr
+from bench.fidelity import reference as fidelity_reference
 from shared.imaging import InProcessImages, Thumbnail
 from shared.imaging.admission import estimate_decode_bytes
 from shared.sandbox import SandboxedImages
@@ -82,25 +80,6 @@ def _timed(call: Callable[[], object]) -> float:
 def _through(stage: InProcessImages | SandboxedImages, data: bytes) -> object:
     """What the pipeline does with a blob: probe, then normalize."""
     return stage.normalize(data, stage.probe(data))
-
-
-def _reference(data: bytes, size: tuple[int, int]) -> Image.Image:
-    """The full decode, downscaled once with LANCZOS to ``size``: what the thumbnail should show."""
-    with Image.open(io.BytesIO(data)) as image:
-        image.load()
-        return image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
-
-
-def psnr(png: bytes, reference: Image.Image) -> float | None:
-    """PSNR in dB of a PNG against the reference; ``None`` when the sizes differ."""
-    with Image.open(io.BytesIO(png)) as image:
-        picture = image.convert("RGB")
-    if picture.size != reference.size:
-        return None
-    a = np.asarray(picture, dtype=np.float64)
-    b = np.asarray(reference, dtype=np.float64)
-    mse = float(((a - b) ** 2).mean())
-    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
 def fidelity_verdict(name: str, ours: float | None) -> str:
@@ -191,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             outputs = {key: call() for key, call in stages.items()}  # warm: first decode, file cache, imports
             ours = outputs["sandboxed"]
             assert isinstance(ours, Thumbnail)
-            reference = _reference(data, (ours.width, ours.height))
+            reference = fidelity_reference(data, (ours.width, ours.height))
             ours_db = psnr(ours.data, reference)
             verdict = fidelity_verdict(name, ours_db)
             dropped += verdict == "DROPPED"

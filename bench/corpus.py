@@ -104,16 +104,16 @@ def jpeg(size: tuple[int, int], orientation: int | None = None) -> bytes:
     return encode(image, "JPEG", quality=90, exif=exif.tobytes())
 
 
-def png_rgb(size: tuple[int, int]) -> bytes:
-    return save_png(render_scene(size), PNG_LEVEL)
+def png_rgb(size: tuple[int, int], level: int = PNG_LEVEL) -> bytes:
+    return save_png(render_scene(size), level)
 
 
-def png_rgba(size: tuple[int, int]) -> bytes:
+def png_rgba(size: tuple[int, int], level: int = PNG_LEVEL) -> bytes:
     """The scene with a vignette alpha (a render with a transparent background, partly)."""
     image = render_scene(size)
     alpha = Image.radial_gradient("L").resize(size).point(lambda v: 255 if v < 128 else 255 - (v - 128) * 2)
     image.putalpha(alpha)
-    return save_png(image, PNG_LEVEL)
+    return save_png(image, level)
 
 
 def png_gray16(size: tuple[int, int]) -> bytes:

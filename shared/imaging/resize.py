@@ -17,8 +17,6 @@ was slower than one call with both cores busy.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from PIL import Image
 
 from shared.imaging.geometry import Size, reduce_factors
@@ -105,39 +103,19 @@ def _reduce(image: Image.Image, factor: int | Size, convert: Converter | None) -
 
 def _reduced_as_is(image: Image.Image, fx: int, fy: int) -> Image.Image:
     """``image.reduce((fx, fy))``: on two threads, over bands of whole blocks of rows, when the
-    image is big enough and in a mode the split was checked for."""
+    image is big enough and in a mode the split was checked for.  Every other band is reduced on a
+    second thread; the bands do not overlap, so neither thread writes where the other does."""
     width, height = image.size
     if width * height < TWO_THREADS_FROM_PIXELS or image.mode not in _EIGHT_BIT_MODES:
         return image.reduce((fx, fy))
-
-    def block_rows(top: int, bottom: int) -> Image.Image:
-        return image.reduce((fx, fy), box=(0, top, width, bottom))
-
     reduced = Image.new(image.mode, (-(-width // fx), -(-height // fy)))
-    return _banded(reduced, height, strip_rows(width, fy), block_rows, lambda top: (0, top // fy))
-
-
-#: Modes Pillow reduces in its 8-bit code as they are, the code the band split was checked against
-#: (``modes.RESIZABLE_MODES``; not ``RGBA``/``LA``, which ``Image.reduce`` premultiplies per call).
-_EIGHT_BIT_MODES = frozenset({"L", "La", "RGB", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB"})
-
-
-def _banded(
-    out: Image.Image,
-    length: int,
-    per_band: int,
-    make: Callable[[int, int], Image.Image],
-    place: Callable[[int], tuple[int, int]],
-) -> Image.Image:
-    """``out`` with ``make(start, end)`` pasted at ``place(start)`` for consecutive bands of
-    ``per_band`` lines covering ``length``: every other band on a second thread (the bands do not
-    overlap, so neither thread writes where the other does)."""
-    bands = [(start, min(length, start + per_band)) for start in range(0, length, per_band)]
+    rows = strip_rows(width, fy)
+    bands = [(top, min(height, top + rows)) for top in range(0, height, rows)]
     failed: list[BaseException] = []
 
     def paste(share: list[tuple[int, int]]) -> None:
-        for start, end in share:
-            out.paste(make(start, end), place(start))
+        for top, bottom in share:
+            reduced.paste(image.reduce((fx, fy), box=(0, top, width, bottom)), (0, top // fy))
 
     def odd_bands() -> None:
         try:
@@ -148,4 +126,9 @@ def _banded(
     beside(odd_bands, lambda: paste(bands[0::2]))
     if failed:
         raise failed[0]
-    return out
+    return reduced
+
+
+#: Modes Pillow reduces in its 8-bit code as they are, the code the band split was checked against
+#: (``modes.RESIZABLE_MODES``; not ``RGBA``/``LA``, which ``Image.reduce`` premultiplies per call).
+_EIGHT_BIT_MODES = frozenset({"L", "La", "RGB", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB"})

@@ -46,17 +46,18 @@ def test_reduce_on_two_threads_gives_the_pixels_of_one_call(mode, width, height,
 
 
 def test_an_8k_frame_is_reduced_in_bands_and_a_small_one_in_one_call():
-    """The threshold, on the size that matters: an 8K RGB PNG reduced by 4."""
-    calls: list[tuple[int, int]] = []
-    real = resize._banded
+    """The threshold, on the size that matters: an 8K RGB PNG reduced by 4 takes the second thread
+    (``threads.beside``), a 1000x900 frame does not."""
+    calls: list[str] = []
+    real = resize.beside
 
-    def counting(out, length, per_band, make, place):
-        calls.append(out.size)
-        return real(out, length, per_band, make, place)
+    def counting(background, foreground):
+        calls.append("beside")
+        return real(background, foreground)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(resize, "_banded", counting)
-        resize._reduce(Image.new("RGB", (7680, 4320)), 4, None)
-        assert calls == [(1920, 1080)]
+        patch.setattr(resize, "beside", counting)
+        assert resize._reduce(Image.new("RGB", (7680, 4320)), 4, None).size == (1920, 1080)
+        assert calls == ["beside"]
         resize._reduce(Image.new("RGB", (1000, 900)), 4, None)
-        assert calls == [(1920, 1080)]
+        assert calls == ["beside"]

@@ -57,15 +57,21 @@ def exr_many_channels(side: int, channels: int) -> bytes:
     return exr_bytes({f"aov{index:02d}.R": plane for index in range(channels - 3)} | dict.fromkeys("RGB", plane))
 
 
-def heic_with_icc(icc_bytes: int) -> bytes:
-    """A small HEIC carrying an ICC profile of ``icc_bytes`` (a valid header, then padding)."""
+def padded_icc(size: int) -> bytes:
+    """An sRGB ICC profile padded to ``size`` bytes (its header's length field says so): as big as
+    a file's embedded profile can make the decoders' copies of it."""
     from PIL import ImageCms
 
     profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
-    profile += bytes(icc_bytes - len(profile))
+    profile += bytes(size - len(profile))
     profile[0:4] = struct.pack(">I", len(profile))
+    return bytes(profile)
+
+
+def heic_with_icc(icc_bytes: int) -> bytes:
+    """A small HEIC carrying an ICC profile of ``icc_bytes``."""
     image = render_scene((64, 48))
-    image.info["icc_profile"] = bytes(profile)
+    image.info["icc_profile"] = padded_icc(icc_bytes)
     return heic_bytes(image)
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from PIL import Image, ImageCms
 
-from bench.formats_corpus import exr_bytes, exr_claiming, exr_many_channels, heic_with_icc
+from bench.formats_corpus import exr_bytes, exr_claiming, exr_many_channels, heic_with_icc, padded_icc
 from shared.core.errors import ThumbnailError
 from shared.imaging import ImageLimits, InProcessImages, estimate_decode_bytes
 from shared.imaging.formats import preload
@@ -429,11 +429,8 @@ BY_NAME = {case.name: case for case in CASES}
 
 
 def with_big_icc(fmt: str, size: int) -> bytes:
-    """A small picture carrying an ICC profile of ``size`` bytes (an sRGB header, then padding)."""
-    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
-    profile += bytes(size - len(profile))
-    profile[0:4] = struct.pack(">I", len(profile))
-    return encode_image(Image.new("RGB", (64, 48), (10, 120, 200)), fmt, icc_profile=bytes(profile))
+    """A small picture carrying an ICC profile of ``size`` bytes."""
+    return encode_image(Image.new("RGB", (64, 48), (10, 120, 200)), fmt, icc_profile=padded_icc(size))
 
 
 def exr_row(width: int) -> bytes:

@@ -68,8 +68,12 @@ def sniffed(data: bytes, formats: tuple[ImageFormat, ...] = FORMATS) -> ImageFor
 def format_named(name: str | None, formats: tuple[ImageFormat, ...] = FORMATS) -> ImageFormat:
     """The entry for ``ImageInfo.format``; a name the registry does not hold gets the defaults (an
     ``ImageInfo`` built by hand, which no decoder made)."""
-    found = next((entry for entry in formats if entry.name == name), None)
+    found = _named(name, formats)
     return found if found is not None else ImageFormat(name or "unknown", matches=_never)
+
+
+def _named(name: str | None, formats: tuple[ImageFormat, ...]) -> ImageFormat | None:
+    return next((entry for entry in formats if entry.name == name), None)
 
 
 def allowed_formats(limits: ImageLimits, formats: tuple[ImageFormat, ...] = FORMATS) -> tuple[str, ...]:
@@ -81,7 +85,7 @@ def decoder_for(
     fmt: str | None, limits: ImageLimits, size: int, formats: tuple[ImageFormat, ...] = FORMATS
 ) -> type[ImageFile.ImageFile]:
     """The one decoder class for a sniffed format, or UNSUPPORTED_IMAGE_FORMAT naming what it was."""
-    entry = next((candidate for candidate in formats if candidate.name == fmt), None)
+    entry = _named(fmt, formats)
     if entry is not None and entry.decoder is not None and entry.enabled(limits) and entry.available():
         return entry.decoder()
     accepted = ", ".join(allowed_formats(limits, formats))
